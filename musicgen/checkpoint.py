@@ -1,0 +1,172 @@
+"""Checkpoints: a folder holding a `.keras` file and `musicgen.json` that describes it.
+
+The JSON carries a format version, every config needed to rebuild the model, training
+provenance and metrics. A prior's folder names the codec folder it was trained on (relative
+path + SHA-256), because one codec serves every prior trained on a corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from musicgen import codec as codec_module
+from musicgen import prior as prior_module  # noqa: F401  (registers the prior's layers)
+from musicgen.codec import Codec
+from musicgen.config import CodecConfig, FeatureConfig, PriorConfig, from_dict, to_dict
+from musicgen.errors import CheckpointError, InputError
+
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+META_FILE = "musicgen.json"
+CODEC_FILE = "codec.keras"
+PRIOR_FILE = "prior.keras"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def _save_weights_only_model(model: keras.Model, rebuilt: keras.Model, path: Path) -> None:
+    """Save an uncompiled copy: no optimizer state, so shipped files stay small."""
+    rebuilt.set_weights(model.get_weights())
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    rebuilt.save(tmp)
+    os.replace(tmp, path)
+
+
+def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a checkpoint's JSON; clear errors for missing, corrupt or unknown."""
+    folder = Path(folder)
+    meta_path = folder / META_FILE
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoint folder not found: {folder}")
+    if not meta_path.is_file():
+        raise CheckpointError(f"{folder} is not a musicgen checkpoint: {META_FILE} is missing")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{meta_path} is corrupt: {error}") from error
+    version = meta.get("format_version") if isinstance(meta, dict) else None
+    if version not in SUPPORTED_VERSIONS:
+        raise CheckpointError(
+            f"{meta_path} has format version {version!r}; this musicgen reads versions "
+            f"{list(SUPPORTED_VERSIONS)}. Upgrade musicgen or re-train the checkpoint.")
+    return meta
+
+
+def _load_keras(path: Path) -> keras.Model:
+    if not path.is_file():
+        raise CheckpointError(f"model file missing: {path}")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a damaged zip or config
+        raise CheckpointError(f"cannot load {path}: {type(error).__name__}: {error}") from error
+
+
+def save_codec(folder: str | os.PathLike, model: keras.Model, features: FeatureConfig,
+               config: CodecConfig, *, provenance: dict[str, Any] | None = None,
+               metrics: dict[str, Any] | None = None) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _save_weights_only_model(model, codec_module.build_codec_model(features, config),
+                             folder / CODEC_FILE)
+    _write_json_atomic(folder / META_FILE, {
+        "format_version": FORMAT_VERSION, "kind": "codec",
+        "features": to_dict(features), "codec": to_dict(config),
+        "provenance": provenance or {}, "metrics": metrics or {},
+    })
+    return folder
+
+
+def load_codec(folder: str | os.PathLike) -> Codec:
+    folder = Path(folder)
+    meta = read_meta(folder)
+    if meta.get("kind") != "codec":
+        raise CheckpointError(f"{folder} holds a {meta.get('kind')!r}, not a codec")
+    try:
+        features = from_dict(FeatureConfig, meta["features"])
+        config = from_dict(CodecConfig, meta["codec"])
+    except (KeyError, TypeError, InputError) as error:
+        raise CheckpointError(f"{folder / META_FILE} has a bad config: {error}") from error
+    return Codec(features, config, _load_keras(folder / CODEC_FILE))
+
+
+@dataclass
+class PriorBundle:
+    """A loaded prior with the codec it was trained on."""
+
+    folder: Path
+    config: PriorConfig
+    model: keras.Model
+    codec: Codec
+    meta: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+
+def save_prior(folder: str | os.PathLike, model: keras.Model, config: PriorConfig,
+               codec_folder: str | os.PathLike, *, provenance: dict[str, Any] | None = None,
+               metrics: dict[str, Any] | None = None) -> Path:
+    folder, codec_folder = Path(folder), Path(codec_folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    codec_meta = read_meta(codec_folder)
+    _save_weights_only_model(model, prior_module.build_prior(config), folder / PRIOR_FILE)
+    _write_json_atomic(folder / META_FILE, {
+        "format_version": FORMAT_VERSION, "kind": "prior", "prior": to_dict(config),
+        "codec_path": os.path.relpath(codec_folder.resolve(), folder.resolve()),
+        "codec_sha256": sha256(codec_folder / CODEC_FILE),
+        "features": codec_meta["features"], "codec": codec_meta["codec"],
+        "provenance": provenance or {}, "metrics": metrics or {},
+    })
+    return folder
+
+
+def update_metrics(folder: str | os.PathLike, metrics: dict[str, Any]) -> None:
+    """Merge evaluation figures into a checkpoint's JSON (the model card quotes them)."""
+    folder = Path(folder)
+    meta = read_meta(folder)
+    meta.setdefault("metrics", {}).update(metrics)
+    _write_json_atomic(folder / META_FILE, meta)
+
+
+def load_prior(folder: str | os.PathLike) -> PriorBundle:
+    folder = Path(folder)
+    meta = read_meta(folder)
+    if meta.get("kind") != "prior":
+        raise CheckpointError(
+            f"{folder} holds a {meta.get('kind')!r}; generation needs a prior checkpoint "
+            "(a folder such as checkpoints/prior-gru)")
+    try:
+        config = from_dict(PriorConfig, meta["prior"])
+        codec_folder = (folder / meta["codec_path"]).resolve()
+    except (KeyError, TypeError, InputError) as error:
+        raise CheckpointError(f"{folder / META_FILE} has a bad config: {error}") from error
+    codec = load_codec(codec_folder)
+    if sha256(codec_folder / CODEC_FILE) != meta.get("codec_sha256"):
+        raise CheckpointError(
+            f"{codec_folder} is not the codec {folder.name} was trained on (SHA-256 differs)")
+    if config.levels != codec.config.levels or config.codebook_size != codec.config.codebook_size:
+        raise CheckpointError(f"{folder.name} does not match its codec's levels/codebook size")
+    return PriorBundle(folder, config, _load_keras(folder / PRIOR_FILE), codec, meta)

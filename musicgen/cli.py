@@ -1,0 +1,148 @@
+"""python -m musicgen train | generate | evaluate"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from musicgen.config import ARCHITECTURES, PRESETS
+from musicgen.errors import CheckpointError, InputError
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a codec and a prior on your own audio",
+                       description="Train the codec (unless --codec is given), then a prior, on "
+                       "folders or files of audio (or a corpus manifest.json). Tracks are split "
+                       "by file into train and held-out; the best weights on held-out win. "
+                       "Re-running the same command resumes an interrupted run.")
+    p.add_argument("--data", nargs="+", required=True,
+                   help="audio folders/files, or one corpus manifest.json")
+    p.add_argument("--out", required=True, help="output folder: gets codec/ and prior-<arch>/")
+    p.add_argument("--arch", choices=ARCHITECTURES, default="gru", help="prior architecture")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="small",
+                   help="model sizes: tiny (seconds, for tests) or small (real use)")
+    p.add_argument("--codec", help="reuse this trained codec folder instead of training one")
+    p.add_argument("--codec-epochs", type=int, help="override the preset's codec epochs")
+    p.add_argument("--prior-epochs", type=int, help="override the preset's prior epochs")
+    p.add_argument("--windows-per-epoch", type=int, help="training windows per epoch")
+    p.add_argument("--dropout", type=float, help="override the prior's dropout")
+    p.add_argument("--max-minutes", type=float, help="stop each model's training after this")
+    p.add_argument("--cache", help="folder for cached log-mels (default <out>/_work/mels)")
+
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="continue a seed clip",
+                       description="Continue a seed clip. The output WAV holds the seed's last "
+                       "seconds followed by --seconds of new audio.")
+    p.add_argument("--checkpoint", required=True,
+                   help="prior checkpoint folder, e.g. checkpoints/prior-gru")
+    p.add_argument("--seed", required=True,
+                   help="seed audio file (WAV, FLAC, OGG, MP3, M4A/AAC, WebM/Opus)")
+    p.add_argument("--seconds", type=float, default=10.0, help="seconds of NEW audio (default 10)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature: lower is safer, higher is wilder (default 1.0)")
+    p.add_argument("--top-k", type=int, default=0, help="keep only the k likeliest (0 = off)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1.0 = off)")
+    p.add_argument("--random-seed", type=int, default=-1,
+                   help="makes the output reproducible; -1 draws one and prints it")
+    p.add_argument("--render", choices=("seed", "synth"), default="seed",
+                   help="seed: the seed's own audio, chosen unit by unit on its beat; "
+                   "synth: synthesized from the model's codes")
+    p.add_argument("--adapt-steps", type=int, default=0,
+                   help="fine-tune the prior on the seed's own codes for N steps first")
+    p.add_argument("--out", required=True, help="output WAV path")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="measure a checkpoint on held-out tracks",
+                       description="Codec fidelity, prior bits against n-gram baselines, and "
+                       "generation statistics for both renderers on held-out tracks.")
+    p.add_argument("--checkpoint", required=True, help="prior checkpoint folder")
+    p.add_argument("--data", nargs="+", required=True,
+                   help="corpus manifest.json (its held-out tracks) or held-out audio files")
+    p.add_argument("--seeds", type=int, default=20, help="generation seeds (default 20)")
+    p.add_argument("--seed-seconds", type=float, default=8.0)
+    p.add_argument("--new-seconds", type=float, default=15.0)
+    p.add_argument("--adapt-steps", type=int, default=0)
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--update-checkpoint", action="store_true",
+                   help="store the figures in the checkpoint's musicgen.json")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="musicgen", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_generate(sub)
+    _add_evaluate(sub)
+    return parser
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    from musicgen.config import preset
+    from musicgen.train import train
+
+    cfg = preset(args.preset, args.arch)
+    overrides = {k: v for k, v in {"codec_epochs": args.codec_epochs,
+                                   "prior_epochs": args.prior_epochs,
+                                   "windows_per_epoch": args.windows_per_epoch}.items()
+                 if v is not None}
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **overrides))
+    if args.dropout is not None:
+        cfg = dataclasses.replace(cfg, prior=dataclasses.replace(cfg.prior, dropout=args.dropout))
+    for part in (cfg.prior, cfg.train):
+        part.validate()
+    verbose = 1 if sys.stdout.isatty() else 2
+    paths = train(args.data, args.out, cfg, codec_dir=args.codec, cache_dir=args.cache,
+                  minutes=args.max_minutes, verbose=verbose)
+    print(json.dumps({k: str(v) for k, v in paths.items()}))
+
+
+def _run_generate(args: argparse.Namespace) -> None:
+    from musicgen.audio import write_wav
+    from musicgen.generate import GenerateOptions, Generator
+
+    options = GenerateOptions(seconds=args.seconds, temperature=args.temperature,
+                              top_k=args.top_k, top_p=args.top_p, random_seed=args.random_seed,
+                              render=args.render, adapt_steps=args.adapt_steps)
+    options.validate()  # before loading models: bad options fail fast
+    if not os.path.isfile(args.seed):
+        raise InputError(f"seed file not found: {args.seed}")
+    generator = Generator.load(args.checkpoint)
+    result = generator.generate(args.seed, options)
+    path = write_wav(args.out, result.audio, result.sample_rate)
+    print(f"wrote {path}: {len(result.audio) / result.sample_rate:.2f} s "
+          f"(seed tail {result.join_seconds:.2f} s + {result.info['new_seconds']:.2f} s new), "
+          f"random seed {result.random_seed}, {result.info['timings']['total_s']:.2f} s, "
+          f"{result.info['real_time_factor']}x real time")
+
+
+def _run_evaluate(args: argparse.Namespace) -> None:
+    from musicgen.evaluate import EvaluationConfig, evaluate, print_report
+
+    config = EvaluationConfig(seeds=args.seeds, seed_seconds=args.seed_seconds,
+                              new_seconds=args.new_seconds, adapt_steps=args.adapt_steps)
+    report = evaluate(args.checkpoint, args.data, config)
+    print_report(report)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(report, handle, indent=2)
+    if args.update_checkpoint:
+        from musicgen.checkpoint import update_metrics
+
+        update_metrics(args.checkpoint, {"evaluate": report})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    runners = {"train": _run_train, "generate": _run_generate, "evaluate": _run_evaluate}
+    try:
+        runners[args.command](args)
+    except (InputError, CheckpointError) as error:
+        print(f"musicgen {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,161 @@
+"""Training data: find audio, split by track, cache log-mels, and build tf.data pipelines."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from musicgen.audio import load_audio, normalise_loudness
+from musicgen.config import FeatureConfig, to_dict
+from musicgen.errors import InputError
+from musicgen.features import MelAnalyzer
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".webm")
+
+
+@dataclass(frozen=True)
+class TrackSplit:
+    train: list[Path]
+    heldout: list[Path]
+
+
+def discover_audio(sources: Sequence[str | os.PathLike]) -> list[Path]:
+    """Audio files from folders (recursive) and files, sorted and without repeats."""
+    found: set[Path] = set()
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            found.update(p for p in path.rglob("*")
+                         if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+        elif path.is_file():
+            found.add(path)
+        else:
+            raise InputError(f"no such file or folder: {path}")
+    if not found:
+        raise InputError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) found in "
+                         f"{', '.join(map(str, sources))}")
+    return sorted(found)
+
+
+def _track_key(path: Path) -> str:
+    return hashlib.sha1(path.name.encode()).hexdigest()
+
+
+def split_by_track(paths: Sequence[Path], heldout_fraction: float) -> TrackSplit:
+    """Deterministic split by file (never by time within a track): held-out music is unseen."""
+    if len(paths) < 2:
+        raise InputError("training needs at least 2 audio files: one is held out to choose the "
+                         "best weights and measure generalisation")
+    ordered = sorted(paths, key=_track_key)
+    count = min(len(paths) - 1, max(1, round(heldout_fraction * len(paths))))
+    return TrackSplit(train=sorted(ordered[count:]), heldout=sorted(ordered[:count]))
+
+
+def resolve_split(sources: Sequence[str | os.PathLike], heldout_fraction: float) -> TrackSplit:
+    """A corpus manifest (JSON with a split per track) or folders/files split by track."""
+    if len(sources) == 1 and str(sources[0]).endswith(".json"):
+        try:
+            tracks = json.loads(Path(sources[0]).read_text())["tracks"]
+        except (OSError, KeyError, json.JSONDecodeError) as error:
+            raise InputError(f"cannot read corpus manifest {sources[0]}: {error}") from error
+        split = TrackSplit([Path(t["path"]) for t in tracks if t["split"] == "train"],
+                           [Path(t["path"]) for t in tracks if t["split"] == "heldout"])
+        if not split.train or not split.heldout:
+            raise InputError(f"{sources[0]} needs both train and held-out tracks")
+        return split
+    return split_by_track(discover_audio(sources), heldout_fraction)
+
+
+@dataclass
+class MelCache:
+    """Log-mels of whole tracks, cached on disk by file, mtime and analysis settings."""
+
+    features: FeatureConfig
+    folder: Path | None = None
+    max_seconds: float = 600.0
+
+    def _key(self, path: Path) -> str:
+        stat = path.stat()
+        blob = json.dumps([str(path.resolve()), stat.st_size, stat.st_mtime_ns,
+                           to_dict(self.features), self.max_seconds])
+        return hashlib.sha1(blob.encode()).hexdigest()
+
+    def load(self, paths: Sequence[Path], desc: str = "log-mel") -> list[np.ndarray]:
+        analyzer = MelAnalyzer(self.features)
+        mels = []
+        for path in tqdm(paths, desc=desc, unit="track", disable=len(paths) < 4):
+            cached = self.folder / f"{self._key(path)}.npy" if self.folder else None
+            if cached is not None and cached.is_file():
+                mels.append(np.load(cached))
+                continue
+            audio = load_audio(path, self.features.sample_rate, max_seconds=self.max_seconds)
+            mel = analyzer.log_mel(normalise_loudness(audio, self.features.loudness_dbfs))
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                np.save(cached, mel.astype(np.float16))
+            mels.append(mel)
+        return [m.astype(np.float32) for m in mels]
+
+
+def _starts(lengths: Sequence[int], window: int) -> np.ndarray:
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    starts = [off + np.arange(n - window + 1) for off, n in zip(offsets, lengths, strict=True)
+              if n >= window]
+    if not starts:
+        raise InputError(f"every track is shorter than one training window ({window} frames)")
+    return np.concatenate(starts).astype(np.int64)
+
+
+def random_windows(sequences: Sequence[np.ndarray], window: int, count: int,
+                   seed: int) -> tf.data.Dataset:
+    """`count` random crops of `window` rows per epoch, drawn in-graph from one flat tensor."""
+    flat = tf.constant(np.concatenate(sequences))
+    starts = tf.constant(_starts([len(s) for s in sequences], window))
+    picks = tf.data.Dataset.random(seed=seed).take(count)
+    return picks.map(lambda r: flat[starts[r % tf.size(starts, tf.int64)]:
+                                    starts[r % tf.size(starts, tf.int64)] + window],
+                     num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def tiled_windows(sequences: Sequence[np.ndarray], window: int,
+                  limit: int = 2048) -> tf.data.Dataset:
+    """Non-overlapping crops covering the held-out tracks, always the same ones."""
+    crops = [seq[i:i + window] for seq in sequences
+             for i in range(0, len(seq) - window + 1, window)]
+    if not crops:
+        raise InputError(f"held-out tracks are shorter than one window ({window} rows)")
+    if len(crops) > limit:
+        crops = [crops[i] for i in np.linspace(0, len(crops) - 1, limit).astype(int)]
+    return tf.data.Dataset.from_tensor_slices(np.stack(crops))
+
+
+def mel_pipeline(dataset: tf.data.Dataset, features: FeatureConfig, batch: int,
+                 gain_db: float = 0.0, seed: int = 0) -> tf.data.Dataset:
+    """Scaled log-mel windows as (input, target); gain augmentation shifts the level in dB."""
+    half = -features.floor_db / 2.0
+
+    def scale(mel, r):
+        if gain_db > 0:
+            unit = tf.cast(r % 10001, tf.float32) / 10000.0
+            mel = tf.maximum(mel + (2.0 * unit - 1.0) * gain_db, features.floor_db)
+        x = (mel + half) / half
+        return x, x
+
+    dataset = tf.data.Dataset.zip((dataset, tf.data.Dataset.random(seed=seed + 7)))
+    return dataset.map(scale, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(2)
+
+
+def code_pipeline(dataset: tf.data.Dataset, batch: int) -> tf.data.Dataset:
+    """Code windows [W+1, L] -> ((codes, next_codes), targets) for the teacher-forced prior."""
+    def split(codes):
+        return (codes[:-1], codes[1:]), codes[1:]
+
+    return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(2)

@@ -1,0 +1,202 @@
+"""Training: the codec first, then a prior on the codec's codes.
+
+Both loops are Keras `fit` over tf.data, keep the best weights by held-out loss, and resume
+after an interruption (BackupAndRestore in `<out>/_work`; the CSV log remembers the best score).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from musicgen import checkpoint
+from musicgen.codec import Codec, build_codec_model
+from musicgen.config import Preset, to_dict
+from musicgen.data import (
+    MelCache,
+    TrackSplit,
+    code_pipeline,
+    mel_pipeline,
+    random_windows,
+    resolve_split,
+    tiled_windows,
+)
+from musicgen.errors import InputError
+from musicgen.prior import build_prior
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stop after `minutes` of wall time, at an epoch end (so backups stay consistent)."""
+
+    def __init__(self, minutes: float | None) -> None:
+        super().__init__()
+        self.deadline = None if minutes is None else time.monotonic() + 60.0 * minutes
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            print(f"time limit reached after epoch {epoch + 1}; stopping")
+            self.model.stop_training = True
+
+
+@dataclass
+class FitResult:
+    best_val_loss: float
+    epochs_run: int
+    seconds: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _previous_best(log: Path) -> float | None:
+    if not log.is_file():
+        return None
+    with open(log) as handle:
+        values = [float(row["val_loss"]) for row in csv.DictReader(handle) if row.get("val_loss")]
+    return min(values) if values else None
+
+
+def fit_with_resume(model: keras.Model, train, heldout, *, epochs: int, work: Path, name: str,
+                    patience: int, minutes: float | None, verbose: int) -> FitResult:
+    """fit() that keeps the best held-out weights and resumes from `work` if interrupted."""
+    work.mkdir(parents=True, exist_ok=True)
+    best_path, log = work / f"{name}.best.weights.h5", work / f"{name}.log.csv"
+    previous = _previous_best(log)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(work / f"{name}_backup")),
+        keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_loss",
+                                        save_best_only=True, save_weights_only=True,
+                                        initial_value_threshold=previous),
+        keras.callbacks.CSVLogger(str(log), append=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
+                                          patience=max(1, patience // 3)),
+        TimeLimit(minutes),
+    ]
+    start = time.perf_counter()
+    history = model.fit(train, validation_data=heldout, epochs=epochs, callbacks=callbacks,
+                        verbose=verbose)
+    if best_path.is_file():
+        model.load_weights(str(best_path))
+    best = _previous_best(log)
+    return FitResult(best if best is not None else math.nan, len(history.epoch),
+                     time.perf_counter() - start, dict(history.history))
+
+
+def _provenance(split: TrackSplit, seconds: dict[str, float], extra: dict[str, Any]) -> dict:
+    return {
+        "train_tracks": len(split.train), "heldout_tracks": len(split.heldout),
+        "train_hours": round(seconds["train"] / 3600, 3),
+        "heldout_hours": round(seconds["heldout"] / 3600, 3),
+        "heldout_files": [p.name for p in split.heldout],
+        "command": " ".join(sys.argv), "python": platform.python_version(),
+        "keras": keras.__version__, "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                time.gmtime()),
+        **extra,
+    }
+
+
+def train_codec(cfg: Preset, train_mels: Sequence[np.ndarray], heldout_mels: Sequence[np.ndarray],
+                work: Path, *, minutes: float | None = None, verbose: int = 2
+                ) -> tuple[keras.Model, dict[str, float]]:
+    t = cfg.train
+    window = t.codec_window_steps * cfg.codec.frames_per_step
+    keras.utils.set_random_seed(t.seed)
+    model = build_codec_model(cfg.features, cfg.codec, seed=t.seed)
+    model.compile(optimizer=keras.optimizers.AdamW(t.learning_rate, weight_decay=t.weight_decay,
+                                                   clipnorm=1.0), loss="mse",
+                  metrics=["mse"])
+    train = mel_pipeline(random_windows(train_mels, window, t.windows_per_epoch, t.seed),
+                         cfg.features, t.batch_size, gain_db=t.gain_augment_db, seed=t.seed)
+    heldout = mel_pipeline(tiled_windows(heldout_mels, window), cfg.features, t.batch_size)
+    result = fit_with_resume(model, train, heldout, epochs=t.codec_epochs, work=work,
+                             name="codec", patience=t.patience, minutes=minutes, verbose=verbose)
+    mse = model.evaluate(heldout, verbose=0, return_dict=True)["mse"]
+    rmse_db = math.sqrt(mse) * (-cfg.features.floor_db / 2.0)
+    return model, {"codec_heldout_rmse_db": round(rmse_db, 3), "codec_epochs": result.epochs_run,
+                   "codec_train_seconds": round(result.seconds, 1)}
+
+
+def train_prior(cfg: Preset, train_codes: Sequence[np.ndarray],
+                heldout_codes: Sequence[np.ndarray], work: Path, steps_per_second: float, *,
+                minutes: float | None = None, verbose: int = 2
+                ) -> tuple[keras.Model, dict[str, float]]:
+    t, p = cfg.train, cfg.prior
+    keras.utils.set_random_seed(t.seed)
+    model = build_prior(p)
+    model.compile(optimizer=keras.optimizers.AdamW(t.learning_rate, weight_decay=t.weight_decay,
+                                                   clipnorm=1.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    window = t.prior_window_steps + 1
+    train = code_pipeline(random_windows(train_codes, window, t.windows_per_epoch, t.seed),
+                          t.batch_size)
+    heldout = code_pipeline(tiled_windows(heldout_codes, window), t.batch_size)
+    result = fit_with_resume(model, train, heldout, epochs=t.prior_epochs, work=work,
+                             name=f"prior-{p.arch}", patience=t.patience, minutes=minutes,
+                             verbose=verbose)
+    loss = model.evaluate(heldout, verbose=0, return_dict=True)["loss"]
+    bits = loss * p.levels / math.log(2)
+    return model, {"prior_heldout_bits_per_step": round(bits, 3),
+                   "prior_heldout_bits_per_second": round(bits * steps_per_second, 1),
+                   "prior_epochs": result.epochs_run,
+                   "prior_train_seconds": round(result.seconds, 1)}
+
+
+def encode_tracks(codec: Codec, mels: Sequence[np.ndarray]) -> list[np.ndarray]:
+    return [codec.encode_mel(mel) for mel in mels]
+
+
+def train(sources: Sequence[str], out: str | Path, cfg: Preset, *, codec_dir: str | None = None,
+          cache_dir: str | None = None, minutes: float | None = None,
+          verbose: int = 2) -> dict[str, Path]:
+    """Train (or reuse) a codec, then a prior; write `<out>/codec` and `<out>/prior-<arch>`."""
+    out = Path(out)
+    work = out / "_work"
+    split = resolve_split(sources, cfg.train.heldout_fraction)
+    cache = MelCache(cfg.features, Path(cache_dir) if cache_dir else work / "mels",
+                     cfg.train.max_track_seconds)
+    train_mels = cache.load(split.train, "train log-mel")
+    heldout_mels = cache.load(split.heldout, "held-out log-mel")
+    fps = cfg.features.frames_per_second
+    seconds = {"train": sum(len(m) for m in train_mels) / fps,
+               "heldout": sum(len(m) for m in heldout_mels) / fps}
+    print(f"{len(split.train)} train tracks ({seconds['train'] / 60:.1f} min), "
+          f"{len(split.heldout)} held-out ({seconds['heldout'] / 60:.1f} min)")
+
+    if codec_dir is None:
+        codec_dir_path = out / "codec"
+        model, metrics = train_codec(cfg, train_mels, heldout_mels, work, minutes=minutes,
+                                     verbose=verbose)
+        checkpoint.save_codec(codec_dir_path, model, cfg.features, cfg.codec,
+                              provenance=_provenance(split, seconds, {"train": to_dict(cfg.train)}),
+                              metrics=metrics)
+        print(f"codec saved to {codec_dir_path}: {metrics}")
+    else:
+        codec_dir_path = Path(codec_dir)
+    codec = checkpoint.load_codec(codec_dir_path)
+    if codec.features != cfg.features:
+        cfg = Preset(codec.features, codec.config, cfg.prior, cfg.train)
+    prior_cfg = cfg.prior
+    if (prior_cfg.levels, prior_cfg.codebook_size) != (codec.config.levels,
+                                                       codec.config.codebook_size):
+        raise InputError(f"the prior preset expects {prior_cfg.levels} levels x "
+                         f"{prior_cfg.codebook_size} codes but the codec has "
+                         f"{codec.config.levels} x {codec.config.codebook_size}")
+    train_codes = encode_tracks(codec, train_mels)
+    heldout_codes = encode_tracks(codec, heldout_mels)
+    model, metrics = train_prior(cfg, train_codes, heldout_codes, work, codec.steps_per_second,
+                                 minutes=minutes, verbose=verbose)
+    prior_dir = out / f"prior-{prior_cfg.arch}"
+    checkpoint.save_prior(prior_dir, model, prior_cfg, codec_dir_path,
+                          provenance=_provenance(split, seconds, {"train": to_dict(cfg.train)}),
+                          metrics=metrics)
+    print(f"prior saved to {prior_dir}: {metrics}")
+    return {"codec": codec_dir_path, "prior": prior_dir}
