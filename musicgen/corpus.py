@@ -569,7 +569,7 @@ def prepare_corpus(
 
 
 def load_manifest(path: Path) -> list[Track]:
-    """The tracks of a manifest written by :func:`prepare_corpus` (relative paths resolved)."""
+    """The tracks of a manifest written by :func:`prepare_corpus`; every path is absolute."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -583,7 +583,7 @@ def load_manifest(path: Path) -> list[Track]:
     for entry in data.get("tracks", []):
         track_path = Path(entry["path"])
         if not track_path.is_absolute():
-            track_path = path.parent / track_path
+            track_path = path.resolve().parent / track_path
         split = entry["split"]
         if split not in SPLITS:
             raise InputError(f"{path}: unknown split {split!r} for {entry['path']}")

@@ -62,12 +62,13 @@ def split_by_track(paths: Sequence[Path], heldout_fraction: float) -> TrackSplit
 def resolve_split(sources: Sequence[str | os.PathLike], heldout_fraction: float) -> TrackSplit:
     """A corpus manifest (JSON with a split per track) or folders/files split by track."""
     if len(sources) == 1 and str(sources[0]).endswith(".json"):
+        from musicgen.corpus import tracks_for
+
         try:
-            tracks = json.loads(Path(sources[0]).read_text())["tracks"]
-        except (OSError, KeyError, json.JSONDecodeError) as error:
+            split = TrackSplit(tracks_for(Path(sources[0]), "train"),
+                               tracks_for(Path(sources[0]), "heldout"))
+        except (OSError, KeyError, ValueError) as error:
             raise InputError(f"cannot read corpus manifest {sources[0]}: {error}") from error
-        split = TrackSplit([Path(t["path"]) for t in tracks if t["split"] == "train"],
-                           [Path(t["path"]) for t in tracks if t["split"] == "heldout"])
         if not split.train or not split.heldout:
             raise InputError(f"{sources[0]} needs both train and held-out tracks")
         return split
@@ -96,7 +97,12 @@ class MelCache:
             if cached is not None and cached.is_file():
                 mels.append(np.load(cached))
                 continue
-            audio = load_audio(path, self.features.sample_rate, max_seconds=self.max_seconds)
+            try:
+                audio = load_audio(path, self.features.sample_rate,
+                                   max_seconds=self.max_seconds)
+            except InputError as error:  # one bad track (e.g. silence) must not stop training
+                tqdm.write(f"skipping {path.name}: {error}")
+                continue
             mel = analyzer.log_mel(normalise_loudness(audio, self.features.loudness_dbfs))
             if cached is not None:
                 cached.parent.mkdir(parents=True, exist_ok=True)

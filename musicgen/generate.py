@@ -69,6 +69,9 @@ class GenerationResult:
     seed_codes: np.ndarray
     codes: np.ndarray  # the new steps' codes, as the prior saw them
     info: dict[str, Any]
+    joins: list[int] = field(default_factory=list)  # output samples where audio is spliced
+    seed_audio: np.ndarray | None = None  # the seed as the model heard it (levelled, trimmed)
+    source_pairs: list[tuple[int, int]] | None = None  # render="seed": seed positions per join
 
     @property
     def new_audio(self) -> np.ndarray:
@@ -145,6 +148,7 @@ class Generator:
             audio, join = self._render_synth(seed, codes, options, random_seed)
             timings["render_s"] = time.perf_counter() - tic
             extra: dict[str, Any] = {}
+            joins, pairs = [join], None
         else:
             from musicgen.units import render_seed
 
@@ -153,7 +157,7 @@ class Generator:
             audio, join, codes = rendered.audio, rendered.join_sample, rendered.codes
             timings["sample_s"] = rendered.sample_seconds
             timings["render_s"] = time.perf_counter() - tic - rendered.sample_seconds
-            extra = rendered.info
+            extra, joins, pairs = rendered.info, rendered.jumps, rendered.source_pairs
         audio = finalize(audio)
         timings["total_s"] = time.perf_counter() - start
         seconds_new = (len(audio) - join) / self.sample_rate
@@ -170,7 +174,7 @@ class Generator:
         }
         report(1.0, "done")
         return GenerationResult(audio, self.sample_rate, join / self.sample_rate, random_seed,
-                                seed.codes, codes, info)
+                                seed.codes, codes, info, joins, seed.audio, pairs)
 
     def _render_synth(self, seed: Seed, codes: np.ndarray, options: GenerateOptions,
                       random_seed: int) -> tuple[np.ndarray, int]:

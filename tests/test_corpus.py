@@ -134,7 +134,7 @@ def test_manifest_round_trip(fake_package, tmp_path, capsys):
     assert all(isinstance(t, Track) for t in tracks)
     names = sorted(t.path.name for t in tracks)
     assert names == ["alpha.wav", "beta.wav", "delta.wav", "gamma.wav"]
-    assert all(t.path.is_file() for t in tracks)
+    assert all(t.path.is_absolute() and t.path.is_file() for t in tracks)
     assert {t.package for t in tracks} == {"fake-music"}
     assert {t.licence for t in tracks} == {"CC-BY-SA-3.0"}
     assert {t.path.name: t.duration_s for t in tracks}["beta.wav"] == pytest.approx(7.5)
@@ -175,7 +175,7 @@ def test_manifest_relative_paths_resolve_against_its_folder(tmp_path):
             }
         )
     )
-    assert tracks_for(manifest, "train") == [audio]
+    assert tracks_for(manifest, "train") == [audio.resolve()]
     assert tracks_for(manifest, "heldout") == []
     with pytest.raises(InputError):
         tracks_for(manifest, "test")

@@ -1,0 +1,136 @@
+"""Web demo: continue a short seed clip with musicgen on CPU.  Run `python app.py`.
+
+Checkpoints are read from `checkpoints/prior-*` next to this file (or $MUSICGEN_CHECKPOINTS);
+the server honours Gradio's GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import gradio as gr
+
+from musicgen.errors import CheckpointError, InputError
+from musicgen.generate import GenerateOptions, Generator
+from musicgen.webui import (
+    ARCH_LABELS,
+    checkpoint_root,
+    find_checkpoints,
+    result_audio,
+    result_info,
+    result_spectrogram,
+)
+
+log = logging.getLogger("musicgen.app")
+
+APP_DIR = Path(__file__).resolve().parent
+MAX_SECONDS = 60.0
+MAX_ADAPT_STEPS = 200
+DESCRIPTION = """# musicgen: continue a piece of music
+
+Upload or record a few seconds of music (or pick an example below) and a small Conv1D +
+LSTM/GRU model over a learned audio codec continues it, on CPU. *Seed's own sound* builds the
+continuation from slices of your clip, chosen one beat at a time; *Synthesized* renders the
+model's own codes with a vocoder (rougher, but entirely new sound). The output starts with the
+end of your seed so you can hear the join, marked by the white line in the spectrogram.
+"""
+
+
+def build_demo(generators: dict[str, Generator], examples: list[Path]) -> gr.Blocks:
+    """The page; `generators` maps "lstm"/"gru" to a loaded model, `examples` are seed clips."""
+    archs = [arch for arch in ARCH_LABELS if arch in generators]
+    if not archs:
+        raise ValueError(f"no generator for any of {list(ARCH_LABELS)}")
+    default_arch = "gru" if "gru" in archs else archs[0]
+
+    def generate(seed_audio: str | None, architecture: str = default_arch,
+                 temperature: float = 1.0, seconds: float = 10.0, top_k: int = 0,
+                 top_p: float = 1.0, random_seed: int = -1, adapt_steps: int = 0,
+                 render: str = "seed", progress: gr.Progress = gr.Progress()):  # noqa: B008
+        """Continue the seed clip; returns (WAV: seed tail + new audio, spectrogram, info)."""
+        if architecture not in generators:
+            raise gr.Error(f"architecture must be one of {archs}, got {architecture!r}")
+        try:
+            seconds, adapt_steps = float(seconds), int(adapt_steps)
+            options = GenerateOptions(
+                seconds=seconds, temperature=float(temperature), top_k=int(top_k),
+                top_p=float(top_p), random_seed=int(random_seed), render=str(render),
+                adapt_steps=adapt_steps)
+        except (TypeError, ValueError, OverflowError) as error:
+            raise gr.Error(f"Bad parameter value: {error}") from error
+        if not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
+            raise gr.Error(f"seconds must be more than 0 and at most {MAX_SECONDS:g}")
+        if not 0 <= adapt_steps <= MAX_ADAPT_STEPS:
+            raise gr.Error(f"adapt_steps must be between 0 and {MAX_ADAPT_STEPS}")
+        generator = generators[architecture]
+        try:
+            result = generator.generate(seed_audio, options,
+                                        progress=lambda done, what: progress(done, desc=what))
+            return result_audio(result), result_spectrogram(generator, result), result_info(result)
+        except (InputError, CheckpointError) as error:
+            raise gr.Error(str(error)) from error
+        except Exception as error:
+            log.exception("generation failed")
+            raise gr.Error("Generation failed with an internal error (it has been logged). "
+                           "Please try again or try another seed clip.") from error
+
+    with gr.Blocks(title="musicgen", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(DESCRIPTION)
+        with gr.Row():
+            with gr.Column():
+                seed_audio = gr.Audio(sources=["upload", "microphone"], type="filepath",
+                                      label="Seed", elem_id="seed-audio")
+                if examples:  # loading one fills the Seed; it never runs the model
+                    gr.Examples([[str(p)] for p in examples], inputs=[seed_audio],
+                                cache_examples=False, api_visibility="private",
+                                example_labels=[p.stem for p in examples])
+                architecture = gr.Radio([(ARCH_LABELS[a], a) for a in archs], value=default_arch,
+                                        label="Architecture")
+                temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
+                seconds = gr.Slider(1, MAX_SECONDS, value=10, step=1, elem_id="seconds",
+                                    label="Seconds of new audio")
+                render = gr.Radio([("Seed's own sound", "seed"), ("Synthesized", "synth")],
+                                  value="seed", label="Sound")
+                with gr.Accordion("Advanced", open=False):
+                    top_k = gr.Number(0, precision=0, minimum=0, label="Top-k (0 = off)")
+                    top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p (1.0 = off)")
+                    random_seed = gr.Number(-1, precision=0, minimum=-1,
+                                            label="Random seed (-1 = random)")
+                    adapt_steps = gr.Number(0, precision=0, minimum=0, maximum=MAX_ADAPT_STEPS,
+                                            label="Seed adaptation steps (0 = off)")
+                button = gr.Button("Generate", variant="primary", elem_id="generate")
+            with gr.Column():
+                output_audio = gr.Audio(label="Output audio", format="wav",
+                                        interactive=False, elem_id="output-audio")
+                spectrogram = gr.Image(label="Spectrogram", type="pil", format="png",
+                                       interactive=False, elem_id="spectrogram")
+                info = gr.JSON(label="Info", elem_id="info")
+        button.click(generate, api_name="generate",
+                     inputs=[seed_audio, architecture, temperature, seconds, top_k, top_p,
+                             random_seed, adapt_steps, render],
+                     outputs=[output_audio, spectrogram, info])
+    return demo.queue(default_concurrency_limit=1, max_size=16)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    root = checkpoint_root(APP_DIR)
+    generators: dict[str, Generator] = {}
+    for arch, folder in find_checkpoints(root).items():
+        try:
+            generators[arch] = Generator.load(folder)
+            log.info("loaded %s prior from %s", arch, folder)
+        except CheckpointError as error:
+            log.error("cannot load %s: %s", folder, error)
+    if not generators:
+        raise SystemExit(f"No usable prior checkpoint (prior-*/musicgen.json) under {root}; "
+                         "train one with `musicgen train` or set MUSICGEN_CHECKPOINTS.")
+    examples = sorted((APP_DIR / "examples").glob("*.ogg"))
+    build_demo(generators, examples).launch(allowed_paths=[str(APP_DIR / "examples")])
+
+
+if __name__ == "__main__":
+    main()

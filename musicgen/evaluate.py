@@ -1,0 +1,275 @@
+"""One command that measures a checkpoint on held-out tracks against baselines.
+
+- codec: log-mel round-trip RMSE (dB per mel bin) and codebook perplexity per level;
+- prior: bits per step and per second beside tuned n-gram baselines on the same codes;
+- generation: both renderers on the same held-out seeds, plus the seed renderer driven by a
+  uniform prior (costs alone), so the LSTM/GRU's contribution is measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from musicgen import metrics
+from musicgen.audio import load_audio
+from musicgen.baselines import evaluate_baselines
+from musicgen.codec import Codec
+from musicgen.data import MelCache, resolve_split
+from musicgen.errors import InputError
+from musicgen.generate import GenerateOptions, Generator
+from musicgen.mixing import rms
+from musicgen.units import render_seed
+
+CLEAR_PULSE = 0.3  # seeds whose pulse clarity is at least this count for "tempo kept"
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    seeds: int = 20
+    seed_seconds: float = 8.0
+    new_seconds: float = 15.0
+    temperature: float = 1.0
+    adapt_steps: int = 0
+    random_seed: int = 1234
+    cache_dir: str | None = "data/mels"
+    max_track_seconds: float = 600.0
+    baselines: bool = True
+
+
+def codec_report(codec: Codec, mels: Sequence[np.ndarray]) -> tuple[dict[str, Any],
+                                                                     list[np.ndarray]]:
+    """Round-trip RMSE in dB (floor -80) pooled over held-out frames, and code perplexity."""
+    squared, count, codes_all = 0.0, 0, []
+    for mel in mels:
+        codes = codec.encode_mel(mel)
+        decoded = codec.decode(codes)[: len(mel)]
+        squared += float(np.sum((decoded - mel) ** 2))
+        count += mel.size
+        codes_all.append(codes)
+    stacked = np.concatenate(codes_all)
+    perplexity = []
+    for level in range(stacked.shape[1]):
+        p = np.bincount(stacked[:, level], minlength=codec.config.codebook_size) / len(stacked)
+        p = p[p > 0]
+        perplexity.append(round(float(np.exp(-(p * np.log(p)).sum())), 1))
+    return {"rmse_db": round(math.sqrt(squared / count), 3), "perplexity": perplexity,
+            "codebook_size": codec.config.codebook_size}, codes_all
+
+
+def prior_bits(generator: Generator, tracks: Sequence[np.ndarray]) -> float:
+    """Teacher-forced cross-entropy of the Keras prior, bits per step (all levels)."""
+    total, steps = 0.0, 0
+    for codes in tracks:
+        if len(codes) < 2:
+            continue
+        logits = np.asarray(generator.bundle.model([codes[None, :-1], codes[None, 1:]],
+                                                   training=False), np.float64)[0]
+        peak = logits.max(-1, keepdims=True)
+        log_norm = peak[..., 0] + np.log(np.exp(logits - peak).sum(-1))
+        chosen = np.take_along_axis(logits, codes[1:, :, None].astype(np.int64), -1)[..., 0]
+        total += float((log_norm - chosen).sum())
+        steps += len(codes) - 1
+    return total / steps / math.log(2)
+
+
+@dataclass
+class SeedClip:
+    track: str
+    offset_s: float
+    seed: np.ndarray
+    truth: np.ndarray
+
+
+def pick_seeds(tracks: Sequence[Path], sr: int, config: EvaluationConfig) -> list[SeedClip]:
+    """Deterministic audible seed windows spread over the held-out tracks."""
+    rng = np.random.default_rng(config.random_seed)
+    need = int((config.seed_seconds + config.new_seconds) * sr)
+    audio = {}
+    for path in tracks:
+        try:
+            audio[path] = load_audio(path, sr, max_seconds=config.max_track_seconds)
+        except InputError:
+            continue
+    usable = [p for p in tracks if p in audio and len(audio[p]) >= need]
+    if not usable:
+        raise InputError("no held-out track is long enough for one seed + continuation")
+    clips = []
+    for i in range(config.seeds):
+        path = usable[i % len(usable)]
+        y = audio[path]
+        for _ in range(20):
+            start = int(rng.integers(0, len(y) - need + 1))
+            window = y[start:start + need]
+            if 20 * math.log10(rms(window[: int(config.seed_seconds * sr)]) + 1e-12) > -45:
+                break
+        cut = int(config.seed_seconds * sr)
+        clips.append(SeedClip(path.name, round(start / sr, 2), window[:cut], window[cut:]))
+    return clips
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b and np.isfinite(a) and np.isfinite(b) else float("nan")
+
+
+def clip_metrics(new: np.ndarray, clip: SeedClip, sr: int) -> dict[str, float]:
+    """Statistics of one continuation against its seed and the true continuation."""
+    seed_tempo, new_tempo = metrics.tempo(clip.seed, sr), metrics.tempo(new, sr)
+    seed_pulse = metrics.pulse_clarity(clip.seed, sr)
+    return {
+        "static_share": metrics.static_share(new, sr),
+        "change_ratio": _ratio(metrics.change_db(new, sr), metrics.change_db(clip.truth, sr)),
+        "chroma_ratio": _ratio(metrics.chroma_similarity(clip.seed, new, sr),
+                               metrics.chroma_similarity(clip.seed, clip.truth, sr)),
+        "silent_fraction": metrics.silent_fraction(new, sr),
+        "flatness_ratio": _ratio(metrics.spectral_flatness(new, sr),
+                                 metrics.spectral_flatness(clip.truth, sr)),
+        "pulse_ratio": _ratio(metrics.pulse_clarity(new, sr), seed_pulse),
+        "tempo_kept": float(metrics.tempo_kept(seed_tempo, new_tempo))
+        if seed_pulse >= CLEAR_PULSE else float("nan"),
+        "loop_share": metrics.loop_share(new, sr),
+    }
+
+
+def _summarise(rows: list[dict[str, float]]) -> dict[str, float]:
+    keys = rows[0].keys()
+    out = {}
+    for key in keys:
+        values = np.array([r[key] for r in rows], float)
+        values = values[np.isfinite(values)]
+        if key == "seam_excess_db":
+            out["seam_excess_p90_db"] = round(float(np.percentile(values, 90)), 2) \
+                if values.size else float("nan")
+        elif key == "tempo_kept":
+            out["tempo_kept_share"] = round(float(values.mean()), 3) if values.size else math.nan
+            out["clear_beat_seeds"] = int(values.size)
+        else:
+            out[key] = round(float(np.median(values)), 3) if values.size else float("nan")
+    return out
+
+
+def generation_report(generator: Generator, clips: Sequence[SeedClip],
+                      config: EvaluationConfig) -> dict[str, dict[str, float]]:
+    sr = generator.sample_rate
+    sps = generator.codec.steps_per_second
+    variants: list[tuple[str, str, int]] = [("synth", "synth", 0), ("seed", "seed", 0),
+                                            ("seed, uniform prior", "uniform", 0)]
+    if config.adapt_steps:
+        variants += [(f"seed, adapt {config.adapt_steps}", "seed", config.adapt_steps),
+                     (f"synth, adapt {config.adapt_steps}", "synth", config.adapt_steps)]
+    rows: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in variants}
+    rows["true continuation"] = []
+    seams: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+    for i, clip in enumerate(tqdm(clips, desc="generation", unit="seed")):
+        truth_row = clip_metrics(clip.truth, clip, sr)
+        truth_row.update(jumps_per_10s=0.0, longest_verbatim_s=float("nan"), render_s=math.nan)
+        rows["true continuation"].append(truth_row)
+        for name, render, adapt in variants:
+            options = GenerateOptions(seconds=config.new_seconds, temperature=config.temperature,
+                                      random_seed=config.random_seed + i,
+                                      render="seed" if render == "uniform" else render,
+                                      adapt_steps=adapt)
+            tic = time.perf_counter()
+            if render == "uniform":
+                seed = generator.prepare_seed((sr, clip.seed))
+                steps = math.ceil(config.new_seconds * sps)
+                out = render_seed(None, generator.codec, seed, steps, options.sampling,
+                                  options.random_seed, options.context_seconds)
+                audio, join, codes, joins = out.audio, out.join_sample, out.codes, out.jumps
+                seed_audio, seed_codes, pairs = seed.audio, seed.codes, out.source_pairs
+            else:
+                result = generator.generate((sr, clip.seed), options)
+                audio, join, codes = (result.audio, int(round(result.join_seconds * sr)),
+                                      result.codes)
+                joins, seed_codes = result.joins, result.seed_codes
+                seed_audio, pairs = result.seed_audio, result.source_pairs
+            elapsed = time.perf_counter() - tic
+            new = audio[join: join + int(config.new_seconds * sr)]
+            row = clip_metrics(new, clip, sr)
+            new_joins = [j for j in joins if j > join]
+            row.update(
+                jumps_per_10s=metrics.jumps_per_10s(len(new_joins), len(new) / sr),
+                longest_verbatim_s=metrics.longest_verbatim_run(codes, seed_codes) / sps,
+                render_s=elapsed)
+            if pairs is not None:  # joins of seed audio: against the seed where it plays on
+                excess = metrics.splice_excess_values(audio, sr, joins, seed_audio, pairs)
+            else:  # synthesized: against the output's own level 30 ms either side
+                d = int(0.03 * sr)
+                excess = metrics.splice_excess_values(audio, sr, joins, audio,
+                                                      [(j - d, j + d) for j in joins])
+            seams[name].extend(excess.tolist())
+            rows[name].append(row)
+    report = {}
+    for name, values in rows.items():
+        report[name] = _summarise(values)
+        if name in seams and seams[name]:
+            report[name]["seam_excess_p90_db"] = round(float(np.percentile(seams[name], 90)), 2)
+    return report
+
+
+def evaluate(checkpoint_dir: str | Path, sources: Sequence[str],
+             config: EvaluationConfig) -> dict[str, Any]:
+    start = time.perf_counter()
+    generator = Generator.load(checkpoint_dir)
+    codec = generator.codec
+    fraction = generator.bundle.meta.get("provenance", {}).get("train", {}).get(
+        "heldout_fraction", 0.15)
+    split = resolve_split(sources, fraction)
+    cache = MelCache(codec.features, Path(config.cache_dir) if config.cache_dir and
+                     Path(config.cache_dir).is_dir() else None, config.max_track_seconds)
+    heldout_mels = cache.load(split.heldout, "held-out log-mel")
+    codec_figures, heldout_codes = codec_report(codec, heldout_mels)
+    sps = codec.steps_per_second
+    bits = prior_bits(generator, heldout_codes)
+    prior_figures: dict[str, Any] = {"bits_per_step": round(bits, 3),
+                                     "bits_per_second": round(bits * sps, 1)}
+    if config.baselines:
+        train_codes = [codec.encode_mel(m) for m in cache.load(split.train, "train log-mel")]
+        baselines = evaluate_baselines(train_codes, heldout_codes, codec.config.codebook_size)
+        prior_figures["baselines_bits_per_second"] = {k: round(v * sps, 1)
+                                                      for k, v in baselines.items()}
+        best = min(baselines.values())
+        prior_figures["ratio_to_best_baseline"] = round(bits / best, 3)
+    clips = pick_seeds(split.heldout, generator.sample_rate, config)
+    return {
+        "checkpoint": str(checkpoint_dir), "arch": generator.bundle.config.arch,
+        "heldout_tracks": len(split.heldout), "steps_per_second": round(sps, 3),
+        "codec": codec_figures, "prior": prior_figures,
+        "generation": generation_report(generator, clips, config),
+        "config": asdict(config), "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+GENERATION_COLUMNS = [
+    ("static_share", "static"), ("change_ratio", "change×"), ("flatness_ratio", "flat×"),
+    ("pulse_ratio", "pulse×"), ("tempo_kept_share", "tempo"), ("chroma_ratio", "chroma×"),
+    ("loop_share", "loops"), ("jumps_per_10s", "jumps/10s"),
+    ("longest_verbatim_s", "verbatim s"), ("seam_excess_p90_db", "seam p90"),
+    ("silent_fraction", "silent"), ("render_s", "time s"),
+]
+
+
+def print_report(report: dict[str, Any]) -> None:
+    c, p = report["codec"], report["prior"]
+    print(f"checkpoint {report['checkpoint']} ({report['arch']}), "
+          f"{report['heldout_tracks']} held-out tracks")
+    print(f"codec: RMSE {c['rmse_db']} dB per mel bin; perplexity per level "
+          f"{c['perplexity']} of {c['codebook_size']}")
+    line = f"prior: {p['bits_per_step']} bits/step = {p['bits_per_second']} bits/s"
+    if "baselines_bits_per_second" in p:
+        line += "; baselines (bits/s) " + ", ".join(
+            f"{k} {v}" for k, v in p["baselines_bits_per_second"].items())
+        line += f"; ratio to best {p['ratio_to_best_baseline']}"
+    print(line)
+    header = f"{'generation (medians)':24s}" + "".join(f"{h:>11s}" for _, h in GENERATION_COLUMNS)
+    print(header)
+    for name, row in report["generation"].items():
+        cells = "".join(f"{row.get(k, float('nan')):>11.3g}" for k, _ in GENERATION_COLUMNS)
+        print(f"{name:24s}{cells}")

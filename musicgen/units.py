@@ -1,0 +1,350 @@
+"""render="seed": the prior chooses among the seed's own units, played on the seed's beat.
+
+Each generated step plays one code step's worth of the seed's real audio (a unit). Playing on
+in seed order is free; a jump costs a fixed penalty plus the spectral mismatch across the join,
+and units heard in the last few seconds cost extra. The prior scores every candidate by the
+log-probability of its codes, and the chosen unit's codes are fed back to the prior, so the
+prior always sees what is heard. Jumps land only at the same position in the beat (in the bar
+when downbeats are clear), so the output keeps the seed's pulse; seeds with no usable pulse
+jump anywhere, less often. Every join gets an equal-power crossfade.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import librosa
+import numpy as np
+
+from musicgen.mixing import correlation, equal_power_fades
+from musicgen.sampler import SamplingOptions, StepPrior, filter_logits
+
+if TYPE_CHECKING:
+    from musicgen.codec import Codec
+    from musicgen.generate import Seed
+
+
+@dataclass(frozen=True)
+class UnitCosts:
+    """Costs in nats, next to the prior's log-probabilities (divided by temperature)."""
+
+    jump: float = 1.5
+    mismatch_per_db: float = 0.25  # per dB of log-mel difference across the join
+    reuse: float = 4.0  # target unit heard within `reuse_seconds`
+    reuse_seconds: float = 3.0
+    long_run_per_second: float = 2.0  # continuing past `free_run_seconds` costs this much/s
+    free_run_seconds: float = 2.0
+    max_run_seconds: float = 3.5  # continuing is not offered past this
+    crossfade_seconds: float = 0.02
+    align_seconds: float = 0.005  # how far a join may slide to match waveforms
+    splice_lead_seconds: float = 0.03  # splice this long before the beat: onsets stay clean
+    free_min_run_seconds: float = 1.0  # no pulse: at least this between jumps
+
+
+@dataclass(frozen=True)
+class BeatGrid:
+    """Where the seed's beats are, and which jumps keep the rhythm."""
+
+    mode: str  # "bar" | "beat" | "free"
+    tempo_bpm: float
+    beats: np.ndarray  # sample positions
+    beats_per_bar: int
+    downbeat: int  # index (mod beats_per_bar) of the first downbeat
+
+    @property
+    def period(self) -> float:
+        return 60.0 / self.tempo_bpm if self.tempo_bpm > 0 else 0.0
+
+    def same_phase(self, a: int, b: int) -> bool:
+        return self.mode == "beat" or (a - b) % self.beats_per_bar == 0
+
+
+def align_to_onsets(audio: np.ndarray, sr: int, grid: np.ndarray,
+                    search_seconds: tuple[float, float] = (-0.06, 0.02)) -> np.ndarray:
+    """Shift the whole grid to where the energy actually rises.
+
+    The tracker's beats sit on onset-strength peaks, which lag the attacks by ~20 ms; a splice
+    placed "just before the beat" must be before the real attack.
+    """
+    frame = max(1, sr // 1000)  # 1 ms
+    usable = len(audio) // frame * frame
+    energy = np.sqrt(np.mean(audio[:usable].reshape(-1, frame) ** 2, axis=1) + 1e-10)
+    rise = np.maximum(np.diff(20 * np.log10(energy), prepend=0.0), 0.0)
+    rise = np.convolve(rise, np.ones(3) / 3, mode="same")
+    shifts = np.arange(int(search_seconds[0] * 1000), int(search_seconds[1] * 1000) + 1)
+    scores = []
+    for shift in shifts:
+        index = grid // frame + shift
+        index = index[(index >= 0) & (index < len(rise))]
+        scores.append(rise[index].sum() if len(index) else 0.0)
+    return grid + int(shifts[int(np.argmax(scores))]) * frame
+
+
+def analyse_beat(audio: np.ndarray, sr: int, hop_length: int = 512,
+                 min_clarity: float = 0.25, max_irregularity: float = 0.12) -> BeatGrid:
+    """Track beats (librosa); judge whether the pulse and the downbeats are usable."""
+    envelope = librosa.onset.onset_strength(y=audio, sr=sr, hop_length=hop_length)
+    tempo, frames = librosa.beat.beat_track(onset_envelope=envelope, sr=sr,
+                                            hop_length=hop_length)
+    tempo = float(np.atleast_1d(tempo)[0])
+    beats = librosa.frames_to_samples(frames, hop_length=hop_length)
+    free = BeatGrid("free", tempo, beats, 1, 0)
+    if len(beats) < 4 or tempo <= 0:
+        return free
+    intervals = np.diff(beats)
+    irregularity = float(np.std(intervals) / np.mean(intervals))
+    centred = envelope - envelope.mean()
+    auto = np.correlate(centred, centred, "full")[len(centred) - 1:]
+    lag = int(round(np.median(intervals) / hop_length))
+    clarity = float(auto[lag - 1:lag + 2].max() / auto[0]) if auto[0] > 0 and lag > 1 else 0.0
+    if irregularity > max_irregularity or clarity < min_clarity:
+        return free
+    # Steady tempo: replace the tracker's jittery beats with a least-squares straight grid.
+    k = np.arange(len(beats))
+    slope, offset = np.polyfit(k, beats, 1)
+    grid = align_to_onsets(audio, sr, np.round(offset + slope * k).astype(np.int64))
+    tempo = float(60.0 * sr / slope)
+    strength = envelope[np.minimum(grid // hop_length, len(envelope) - 1)]
+    for per_bar in (4, 3):
+        if len(grid) < 2 * per_bar:
+            continue
+        means = np.array([strength[p::per_bar].mean() for p in range(per_bar)])
+        best = int(means.argmax())
+        others = np.delete(means, best).mean()
+        if others > 0 and means[best] / others >= 1.25:
+            return BeatGrid("bar", tempo, grid, per_bar, best)
+    return BeatGrid("beat", tempo, grid, 1, 0)
+
+
+@dataclass
+class SeedRender:
+    audio: np.ndarray  # seed tail + continuation
+    join_sample: int
+    codes: np.ndarray  # codes of the units played, as fed to the prior
+    sample_seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+    jumps: list[int] = field(default_factory=list)  # output samples where a join happens
+    segments: list[tuple[int, int, int]] = field(default_factory=list)  # (out, src, length)
+
+    @property
+    def source_pairs(self) -> list[tuple[int, int]]:
+        """(seed position the outgoing piece would have played on, incoming start) per join."""
+        return [(src_a + len_a, src_b) for (_, src_a, len_a), (_, src_b, _)
+                in zip(self.segments, self.segments[1:], strict=False)]
+
+
+@dataclass
+class _Decision:
+    """Candidate read positions at one step and their scores."""
+
+    targets: np.ndarray
+    is_jump: np.ndarray
+    splice: int = 0  # where, relative to the step's start, a jump's audio splice goes
+
+
+class _UnitSampler:
+    """The step loop: read pointer into the seed, jump candidates, prior scoring."""
+
+    def __init__(self, prior: StepPrior | None, seed: Seed, samples_per_step: int,
+                 frames_per_step: int, grid: BeatGrid, costs: UnitCosts, sr: int,
+                 options: SamplingOptions, rng: np.random.Generator) -> None:
+        self.prior, self.seed, self.hop = prior, seed, samples_per_step
+        self.fps = frames_per_step
+        self.grid, self.costs, self.sr = grid, costs, sr
+        self.options, self.rng = options, rng
+        self.length = len(seed.audio)
+        self.units = len(seed.codes)
+        self.steps_per_second = sr / samples_per_step
+        self.mel_hop = samples_per_step // frames_per_step
+        self.recent: list[int] = []
+        self.decisions = 0
+        self.agreed = 0
+
+    def unit_at(self, position: int) -> int:
+        return int(np.clip(round(position / self.hop), 0, self.units - 1))
+
+    def mel_before(self, position: int) -> np.ndarray:
+        frame = int(np.clip(position // self.mel_hop - 1, 0, len(self.seed.log_mel) - 1))
+        return self.seed.log_mel[frame]
+
+    def candidates(self, position: int, run_steps: int) -> _Decision | None:
+        """Read positions allowed for the next step; None = simply play on."""
+        c, hop = self.costs, self.hop
+        tail_room = self.length - position
+        min_after = max(2 * hop, int(self.grid.period * self.sr) + hop)
+        run_s = run_steps / self.steps_per_second
+        can_continue = tail_room >= min_after and run_s < c.max_run_seconds
+        if self.grid.mode == "free":
+            min_run = c.free_min_run_seconds * self.steps_per_second
+            if can_continue and run_steps < min_run:
+                return None
+            targets = np.arange(0, self.length - min_after + 1, hop, dtype=np.int64)
+        else:
+            beats = self.grid.beats
+            # The grid's beat in [position - lead, position + hop), extrapolated past the
+            # seed's end for the first step; a splice goes `lead` before it.
+            lead = int(c.splice_lead_seconds * self.sr)
+            spacing = (beats[-1] - beats[0]) / (len(beats) - 1)
+            index = math.ceil((position - lead - beats[0]) / spacing - 1e-9)
+            beat_at = beats[0] + index * spacing
+            on_beat = beat_at < position + hop
+            min_run = max(1, int(self.grid.period * self.steps_per_second) - 1)
+            if can_continue and not (on_beat and run_steps >= min_run):
+                return None
+            if not on_beat and can_continue:
+                return None
+            phases = [k for k in range(len(beats)) if self.grid.same_phase(k, index)
+                      and k != index]
+            offset = int(round(beat_at)) - position
+            targets = np.array([beats[k] - offset for k in phases], np.int64)
+            targets = targets[(targets >= 0) & (targets <= self.length - min_after)]
+            if len(targets) == 0:  # nowhere on the grid fits: fall back to any unit
+                targets = np.arange(0, self.length - min_after + 1, hop, dtype=np.int64)
+        splice = 0
+        if self.grid.mode != "free" and on_beat:
+            splice = int(round(beat_at)) - position - lead
+        targets = targets[targets != position]
+        is_jump = np.ones(len(targets), bool)
+        if can_continue:
+            targets = np.append(targets, position)
+            is_jump = np.append(is_jump, False)
+        if len(targets) == 0:
+            targets, is_jump = np.array([0], np.int64), np.array([True])
+        return _Decision(targets, is_jump, splice)
+
+    def choose(self, decision: _Decision, h: np.ndarray | None, position: int,
+               run_steps: int) -> int:
+        c = self.costs
+        units = np.array([self.unit_at(t) for t in decision.targets])
+        codes = self.seed.codes[units]
+        if self.prior is not None and h is not None:
+            log_prob = self.prior.log_prob(h, codes) / self.options.temperature
+        else:
+            log_prob = np.zeros(len(units))
+        before = self.mel_before(position)
+        mismatch = np.array([np.abs(self.mel_before(t) - before).mean()
+                             for t in decision.targets])
+        recent = set(self.recent[-int(c.reuse_seconds * self.steps_per_second):])
+        reused = np.array([u in recent for u in units])
+        run_s = run_steps / self.steps_per_second
+        cost = np.where(decision.is_jump,
+                        c.jump + c.mismatch_per_db * mismatch + c.reuse * reused,
+                        c.long_run_per_second * max(0.0, run_s - c.free_run_seconds))
+        scores = filter_logits(log_prob - cost, self.options.top_k, self.options.top_p)
+        probs = np.exp(scores - scores.max())
+        cdf = np.cumsum(probs)
+        pick = int(min(np.searchsorted(cdf, self.rng.random() * cdf[-1], side="right"),
+                       len(cdf) - 1))
+        if len(units) > 1:
+            self.decisions += 1
+            self.agreed += int(pick == int(np.argmax(log_prob)))
+        return int(decision.targets[pick])
+
+    def run(self, steps: int) -> tuple[list[int], list[int], np.ndarray]:
+        """Read positions and splice offsets (one per step), and the codes fed to the prior."""
+        state, h = (self.prior.prime(self.seed.codes) if self.prior is not None
+                    else (None, None))
+        position, run_steps = self.length, 0  # the seed's end: the first step must jump
+        starts: list[int] = []
+        splices: list[int] = []
+        codes = np.empty((steps, self.seed.codes.shape[1]), np.int64)
+        for t in range(steps):
+            decision = self.candidates(position, run_steps)
+            splice = 0
+            if decision is not None:
+                target = self.choose(decision, h, position, run_steps)
+                if target != position:
+                    run_steps, splice = 0, decision.splice
+                position = target
+            starts.append(position)
+            splices.append(splice)
+            unit = self.unit_at(position)
+            self.recent.append(unit)
+            codes[t] = self.seed.codes[unit]
+            if self.prior is not None:
+                h = self.prior.step(state, codes[t])
+            position += self.hop
+            run_steps += 1
+        return starts, splices, codes
+
+
+def overlap_add(source: np.ndarray, segments: list[tuple[int, int, int]], total: int,
+                fade: int, max_shift: int = 0) -> np.ndarray:
+    """Place (out_start, src_start, length) segments of `source`, crossfading each join.
+
+    Each join is centred on the segment boundary: the outgoing segment reads `fade // 2`
+    samples past its end and the incoming one starts `fade // 2` early.
+    """
+    out = np.zeros(total, np.float32)
+    half = fade // 2
+    padded = np.concatenate([np.zeros(half, np.float32), source, np.zeros(half, np.float32)])
+
+    def read(start: int, length: int) -> np.ndarray:
+        return padded[start + half: start + half + length].copy()
+
+    def piece(i: int, shift: int = 0) -> np.ndarray:
+        _, src, length = segments[i]
+        lead, trail = (half if i else 0), (half if i < len(segments) - 1 else 0)
+        return read(src + shift - lead, length + lead + trail)
+
+    pieces = [piece(0)]
+    for i in range(1, len(segments)):
+        # Waveform-similarity alignment (as in WSOLA): nudge the incoming piece by up to
+        # `max_shift` samples so it lines up with what it replaces, then fade by correlation.
+        outgoing = pieces[i - 1][-2 * half:]
+        shifts = range(-max_shift, max_shift + 1)
+        scores = [correlation(outgoing, read(segments[i][1] + d - half, 2 * half))
+                  for d in shifts]
+        best = shifts[int(np.argmax(scores))]
+        pieces.append(piece(i, best))
+        fade_out, fade_in = equal_power_fades(2 * half, max(scores))
+        pieces[i - 1][-2 * half:] *= fade_out
+        pieces[i][: 2 * half] *= fade_in
+    for i, ((out_start, _, _), piece) in enumerate(zip(segments, pieces, strict=True)):
+        a = out_start - (half if i else 0)
+        out[a: a + len(piece)] += piece[: max(0, total - a)]
+    return out
+
+
+def render_seed(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
+                options: SamplingOptions, random_seed: int, context_seconds: float,
+                costs: UnitCosts | None = None) -> SeedRender:
+    """Continue `seed` for `steps` steps from its own units; prior=None scores costs alone."""
+    options.validate()
+    costs = costs or UnitCosts()
+    sr = codec.features.sample_rate
+    hop = codec.samples_per_step
+    tic = time.perf_counter()
+    grid = analyse_beat(seed.audio, sr, codec.features.hop_length)
+    rng = np.random.default_rng(random_seed)
+    sampler = _UnitSampler(prior, seed, hop, codec.config.frames_per_step, grid, costs, sr,
+                           options, rng)
+    starts, splices, codes = sampler.run(steps)
+    sample_seconds = time.perf_counter() - tic
+
+    tail = min(len(seed.audio), int(round(context_seconds * sr)))
+    segments: list[tuple[int, int, int]] = [(0, len(seed.audio) - tail, tail)]
+    for t, (start, splice) in enumerate(zip(starts, splices, strict=True)):
+        out_start = tail + t * hop
+        last_out, last_src, last_len = segments[-1]
+        if last_src + last_len == start and last_out + last_len == out_start:
+            segments[-1] = (last_out, last_src, last_len + hop)
+            continue
+        # Move the splice to just before the beat; never past the previous splice.
+        splice = max(splice, last_out + 1 - out_start, -start)
+        segments[-1] = (last_out, last_src, last_len + splice)
+        segments.append((out_start + splice, start + splice, hop - splice))
+    fade = int(round(costs.crossfade_seconds * sr))
+    audio = overlap_add(seed.audio, segments, tail + steps * hop, fade,
+                        max_shift=int(costs.align_seconds * sr))
+    jumps = [out_start for out_start, _, _ in segments[1:]]
+    info = {
+        "beat_mode": grid.mode, "tempo_bpm": round(float(grid.tempo_bpm), 1),
+        "beats_per_bar": grid.beats_per_bar, "jumps": len(jumps),
+        "prior_agreement": round(sampler.agreed / sampler.decisions, 3)
+        if sampler.decisions else None,
+    }
+    return SeedRender(audio, tail, codes, sample_seconds, info, jumps, segments)

@@ -1,0 +1,52 @@
+"""Shared fixtures: music the tests synthesize, and a tiny model trained on it in seconds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+from musicgen.toymusic import arpeggio, click_and_chords  # noqa: E402
+
+
+def write_clip(path: Path, audio: np.ndarray, sr: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, audio, sr)
+    return path
+
+
+@pytest.fixture(scope="session")
+def music_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four 12 s tracks of arpeggios and click-and-chords at different tempos and keys."""
+    folder = tmp_path_factory.mktemp("music")
+    sr = 22050
+    for i in range(3):
+        write_clip(folder / f"arpeggio{i}.wav",
+                   arpeggio(12, sr, bpm=100 + 10 * i, root=55 + 2 * i, seed=i), sr)
+    write_clip(folder / "clicks.flac", click_and_chords(12, sr, bpm=120), sr)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_run(music_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny codec + LSTM prior + GRU prior trained on `music_folder` (seconds on 2 cores)."""
+    from musicgen.config import preset
+    from musicgen.train import train
+
+    out = tmp_path_factory.mktemp("tiny_run")
+    lstm = train([str(music_folder)], out, preset("tiny", "lstm"), verbose=0)
+    gru = train([str(music_folder)], out, preset("tiny", "gru"), codec_dir=str(lstm["codec"]),
+                verbose=0)
+    return {"codec": lstm["codec"], "lstm": lstm["prior"], "gru": gru["prior"]}
+
+
+@pytest.fixture(scope="session")
+def seed_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    sr = 22050
+    return write_clip(tmp_path_factory.mktemp("seed") / "seed.wav",
+                      click_and_chords(6, sr, bpm=120, seed=3), sr)

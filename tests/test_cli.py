@@ -1,0 +1,61 @@
+"""The command line, called in-process on audio the tests make."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from musicgen.cli import build_parser, main
+
+
+def test_train_then_generate(music_folder: Path, seed_wav: Path, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(music_folder), "--out", str(out), "--preset", "tiny",
+                 "--arch", "gru"]) == 0
+    assert (out / "codec" / "codec.keras").is_file()
+    assert (out / "prior-gru" / "prior.keras").is_file()
+    wav = tmp_path / "out.wav"
+    for render in ("seed", "synth"):
+        assert main(["generate", "--checkpoint", str(out / "prior-gru"), "--seed", str(seed_wav),
+                     "--seconds", "4", "--temperature", "0.9", "--top-k", "8", "--top-p", "0.95",
+                     "--random-seed", "3", "--render", render, "--out", str(wav)]) == 0
+        info = sf.info(wav)
+        # the seed's last 3 s + 4 s new, rounded up to whole code steps (< 0.1 s)
+        assert 7.0 <= info.duration <= 7.15
+    assert "random seed 3" in capsys.readouterr().out
+
+
+def test_bad_seed_is_one_line_on_stderr(tiny_run: dict[str, Path], tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "notes.wav"
+    bad.write_text("this is not audio")
+    code = main(["generate", "--checkpoint", str(tiny_run["lstm"]), "--seed", str(bad),
+                 "--seconds", "2", "--out", str(tmp_path / "o.wav")])
+    err = capsys.readouterr().err.strip()
+    assert code != 0
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "audio" in err
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_missing_seed_and_bad_options(tiny_run: dict[str, Path], tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate", "--checkpoint", str(tiny_run["lstm"]), "--seed",
+                 str(tmp_path / "none.wav"), "--out", str(tmp_path / "o.wav")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["generate", "--checkpoint", str(tiny_run["lstm"]), "--seed",
+                 str(tmp_path / "none.wav"), "--temperature", "-1",
+                 "--out", str(tmp_path / "o.wav")]) == 2
+    assert "temperature" in capsys.readouterr().err
+
+
+def test_help_explains_every_generate_option() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    text = sub.choices["generate"].format_help()
+    for flag in ("--checkpoint", "--seed", "--seconds", "--temperature", "--top-k", "--top-p",
+                 "--random-seed", "--render", "--adapt-steps", "--out"):
+        assert flag in text
