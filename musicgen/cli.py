@@ -68,6 +68,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed-seconds", type=float, default=8.0)
     p.add_argument("--new-seconds", type=float, default=15.0)
     p.add_argument("--adapt-steps", type=int, default=0)
+    p.add_argument("--cache", help="folder of cached log-mels (as written by train --cache)")
+    p.add_argument("--no-baselines", action="store_true",
+                   help="skip the n-gram baselines (they encode every training track)")
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--update-checkpoint", action="store_true",
                    help="store the figures in the checkpoint's musicgen.json")
@@ -125,7 +128,8 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     from musicgen.evaluate import EvaluationConfig, evaluate, print_report
 
     config = EvaluationConfig(seeds=args.seeds, seed_seconds=args.seed_seconds,
-                              new_seconds=args.new_seconds, adapt_steps=args.adapt_steps)
+                              new_seconds=args.new_seconds, adapt_steps=args.adapt_steps,
+                              cache_dir=args.cache, baselines=not args.no_baselines)
     report = evaluate(args.checkpoint, args.data, config)
     print_report(report)
     if args.json:

@@ -39,7 +39,7 @@ class EvaluationConfig:
     temperature: float = 1.0
     adapt_steps: int = 0
     random_seed: int = 1234
-    cache_dir: str | None = "data/mels"
+    cache_dir: str | None = None
     max_track_seconds: float = 600.0
     baselines: bool = True
 
