@@ -143,12 +143,19 @@ def save_prior(folder: str | os.PathLike, model: keras.Model, config: PriorConfi
     return folder
 
 
-def update_metrics(folder: str | os.PathLike, metrics: dict[str, Any]) -> None:
-    """Merge evaluation figures into a checkpoint's JSON (the model card quotes them)."""
+def update_meta(folder: str | os.PathLike, section: str, values: dict[str, Any]) -> None:
+    """Merge values into one section ("metrics" or "provenance") of a checkpoint's JSON."""
+    if section not in ("metrics", "provenance"):
+        raise ValueError(f"only metrics and provenance may be updated, not {section!r}")
     folder = Path(folder)
     meta = read_meta(folder)
-    meta.setdefault("metrics", {}).update(metrics)
+    meta.setdefault(section, {}).update(values)
     _write_json_atomic(folder / META_FILE, meta)
+
+
+def update_metrics(folder: str | os.PathLike, metrics: dict[str, Any]) -> None:
+    """Merge evaluation figures into a checkpoint's JSON (the model card quotes them)."""
+    update_meta(folder, "metrics", metrics)
 
 
 def load_prior(folder: str | os.PathLike) -> PriorBundle:

@@ -75,6 +75,16 @@ def resolve_split(sources: Sequence[str | os.PathLike], heldout_fraction: float)
     return split_by_track(discover_audio(sources), heldout_fraction)
 
 
+def describe_sources(sources: Sequence[str | os.PathLike]) -> dict:
+    """Where training data came from, for the checkpoint's provenance (licences included)."""
+    if len(sources) == 1 and str(sources[0]).endswith(".json"):
+        manifest = json.loads(Path(sources[0]).read_text())
+        licences = sorted({t.get("licence", "unknown") for t in manifest.get("tracks", [])})
+        return {"manifest": str(sources[0]), "packages": manifest.get("packages", {}),
+                "licences": licences}
+    return {"sources": [str(s) for s in sources], "licences": ["supplied by the user"]}
+
+
 @dataclass
 class MelCache:
     """Log-mels of whole tracks, cached on disk by file, mtime and analysis settings."""

@@ -26,6 +26,7 @@ from musicgen.data import (
     MelCache,
     TrackSplit,
     code_pipeline,
+    describe_sources,
     mel_pipeline,
     random_windows,
     resolve_split,
@@ -170,14 +171,15 @@ def train(sources: Sequence[str], out: str | Path, cfg: Preset, *, codec_dir: st
                "heldout": sum(len(m) for m in heldout_mels) / fps}
     print(f"{len(split.train)} train tracks ({seconds['train'] / 60:.1f} min), "
           f"{len(split.heldout)} held-out ({seconds['heldout'] / 60:.1f} min)")
+    provenance = _provenance(split, seconds, {"train": to_dict(cfg.train),
+                                              **describe_sources(sources)})
 
     if codec_dir is None:
         codec_dir_path = out / "codec"
         model, metrics = train_codec(cfg, train_mels, heldout_mels, work, minutes=minutes,
                                      verbose=verbose)
         checkpoint.save_codec(codec_dir_path, model, cfg.features, cfg.codec,
-                              provenance=_provenance(split, seconds, {"train": to_dict(cfg.train)}),
-                              metrics=metrics)
+                              provenance=provenance, metrics=metrics)
         print(f"codec saved to {codec_dir_path}: {metrics}")
     else:
         codec_dir_path = Path(codec_dir)
@@ -196,7 +198,6 @@ def train(sources: Sequence[str], out: str | Path, cfg: Preset, *, codec_dir: st
                                  minutes=minutes, verbose=verbose)
     prior_dir = out / f"prior-{prior_cfg.arch}"
     checkpoint.save_prior(prior_dir, model, prior_cfg, codec_dir_path,
-                          provenance=_provenance(split, seconds, {"train": to_dict(cfg.train)}),
-                          metrics=metrics)
+                          provenance=provenance, metrics=metrics)
     print(f"prior saved to {prior_dir}: {metrics}")
     return {"codec": codec_dir_path, "prior": prior_dir}
