@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from musicgen import codec as codec_module
 from musicgen import prior as prior_module  # noqa: F401  (registers the prior's layers)
@@ -26,15 +27,23 @@ from musicgen.errors import CheckpointError, InputError
 FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 META_FILE = "musicgen.json"
-CODEC_FILE = "codec.keras"
+ENCODER_FILE = "encoder.keras"
+DECODER_FILE = "decoder.keras"
+CODEBOOKS_FILE = "codebooks.npy"
+CODEC_FILES = (ENCODER_FILE, DECODER_FILE, CODEBOOKS_FILE)
 PRIOR_FILE = "prior.keras"
 
 
-def sha256(path: Path) -> str:
+def codec_digest(folder: Path) -> str:
+    """SHA-256 over the codec's files: a prior names the exact codec it was trained on."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for name in CODEC_FILES:
+        path = folder / name
+        if not path.is_file():
+            raise CheckpointError(f"codec file missing: {path}")
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
@@ -43,6 +52,7 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     with os.fdopen(fd, "w") as handle:
         json.dump(data, handle, indent=2, sort_keys=True)
         handle.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is meant to be shared
     os.replace(tmp, path)
 
 
@@ -86,10 +96,14 @@ def _load_keras(path: Path) -> keras.Model:
 def save_codec(folder: str | os.PathLike, model: keras.Model, features: FeatureConfig,
                config: CodecConfig, *, provenance: dict[str, Any] | None = None,
                metrics: dict[str, Any] | None = None) -> Path:
+    """Save the trainable autoencoder as encoder, decoder and codebooks (each < 10 MB)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _save_weights_only_model(model, codec_module.build_codec_model(features, config),
-                             folder / CODEC_FILE)
+    _save_weights_only_model(model.get_layer("encoder"),
+                             codec_module.build_encoder(features, config), folder / ENCODER_FILE)
+    _save_weights_only_model(model.get_layer("decoder"),
+                             codec_module.build_decoder(features, config), folder / DECODER_FILE)
+    np.save(folder / CODEBOOKS_FILE, np.asarray(model.get_layer("rvq").codebooks, np.float32))
     _write_json_atomic(folder / META_FILE, {
         "format_version": FORMAT_VERSION, "kind": "codec",
         "features": to_dict(features), "codec": to_dict(config),
@@ -108,7 +122,15 @@ def load_codec(folder: str | os.PathLike) -> Codec:
         config = from_dict(CodecConfig, meta["codec"])
     except (KeyError, TypeError, InputError) as error:
         raise CheckpointError(f"{folder / META_FILE} has a bad config: {error}") from error
-    return Codec(features, config, _load_keras(folder / CODEC_FILE))
+    path = folder / CODEBOOKS_FILE
+    if not path.is_file():
+        raise CheckpointError(f"codec file missing: {path}")
+    try:
+        codebooks = np.load(path, allow_pickle=False)
+        return Codec(features, config, _load_keras(folder / ENCODER_FILE),
+                     _load_keras(folder / DECODER_FILE), codebooks)
+    except ValueError as error:
+        raise CheckpointError(f"{path} is corrupt: {error}") from error
 
 
 @dataclass
@@ -136,7 +158,7 @@ def save_prior(folder: str | os.PathLike, model: keras.Model, config: PriorConfi
     _write_json_atomic(folder / META_FILE, {
         "format_version": FORMAT_VERSION, "kind": "prior", "prior": to_dict(config),
         "codec_path": os.path.relpath(codec_folder.resolve(), folder.resolve()),
-        "codec_sha256": sha256(codec_folder / CODEC_FILE),
+        "codec_sha256": codec_digest(codec_folder),
         "features": codec_meta["features"], "codec": codec_meta["codec"],
         "provenance": provenance or {}, "metrics": metrics or {},
     })
@@ -171,7 +193,7 @@ def load_prior(folder: str | os.PathLike) -> PriorBundle:
     except (KeyError, TypeError, InputError) as error:
         raise CheckpointError(f"{folder / META_FILE} has a bad config: {error}") from error
     codec = load_codec(codec_folder)
-    if sha256(codec_folder / CODEC_FILE) != meta.get("codec_sha256"):
+    if codec_digest(codec_folder) != meta.get("codec_sha256"):
         raise CheckpointError(
             f"{codec_folder} is not the codec {folder.name} was trained on (SHA-256 differs)")
     if config.levels != codec.config.levels or config.codebook_size != codec.config.codebook_size:

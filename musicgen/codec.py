@@ -175,19 +175,32 @@ def dequantize(codes: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Codec:
-    """A trained codec ready for inference: audio -> codes -> log-mel."""
+    """A trained codec ready for inference: audio -> codes -> log-mel.
+
+    Held as encoder, decoder and codebooks, which is also how it is saved: one file would
+    pass the 10 MB a file that a Space without LFS allows.
+    """
 
     features: FeatureConfig
     config: CodecConfig
-    model: keras.Model
+    encoder: keras.Model
+    decoder: keras.Model
+    codebooks: np.ndarray
     analyzer: MelAnalyzer = field(init=False, repr=False)
-    codebooks: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.analyzer = MelAnalyzer(self.features)
-        self.codebooks = np.asarray(self.model.get_layer("rvq").codebooks, np.float32)
-        self._encoder = self.model.get_layer("encoder")
-        self._decoder = self.model.get_layer("decoder")
+        self.codebooks = np.asarray(self.codebooks, np.float32)
+        expected = (self.config.levels, self.config.codebook_size, self.config.latent_dim)
+        if self.codebooks.shape != expected:
+            raise ValueError(f"codebooks must be {expected}, got {self.codebooks.shape}")
+
+    @classmethod
+    def from_autoencoder(cls, features: FeatureConfig, config: CodecConfig,
+                         model: keras.Model) -> Codec:
+        """The inference view of the trainable model from `build_codec_model`."""
+        return cls(features, config, model.get_layer("encoder"), model.get_layer("decoder"),
+                   np.asarray(model.get_layer("rvq").codebooks))
 
     @property
     def samples_per_step(self) -> int:
@@ -199,7 +212,7 @@ class Codec:
 
     def latents(self, log_mel_db: np.ndarray) -> np.ndarray:
         frames = pad_frames(to_model_scale(log_mel_db, self.features), self.config.frames_per_step)
-        return np.asarray(self._encoder(frames[None], training=False))[0]
+        return np.asarray(self.encoder(frames[None], training=False))[0]
 
     def encode_mel(self, log_mel_db: np.ndarray) -> np.ndarray:
         """log-mel dB [frames, n_mels] -> codes [ceil(frames / frames_per_step), L]."""
@@ -215,5 +228,5 @@ class Codec:
         if codes.ndim != 2 or codes.shape[1] != self.config.levels:
             raise ValueError(f"codes must be [T, {self.config.levels}], got {codes.shape}")
         latent = dequantize(codes, self.codebooks)[None].astype(np.float32)
-        return from_model_scale(np.asarray(self._decoder(latent, training=False))[0],
+        return from_model_scale(np.asarray(self.decoder(latent, training=False))[0],
                                 self.features)

@@ -136,9 +136,13 @@ def random_windows(sequences: Sequence[np.ndarray], window: int, count: int,
     flat = tf.constant(np.concatenate(sequences))
     starts = tf.constant(_starts([len(s) for s in sequences], window))
     picks = tf.data.Dataset.random(seed=seed).take(count)
-    return picks.map(lambda r: flat[starts[r % tf.size(starts, tf.int64)]:
-                                    starts[r % tf.size(starts, tf.int64)] + window],
-                     num_parallel_calls=tf.data.AUTOTUNE)
+
+    @tf.autograph.experimental.do_not_convert
+    def crop(r):
+        start = starts[r % tf.size(starts, tf.int64)]
+        return flat[start:start + window]
+
+    return picks.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def tiled_windows(sequences: Sequence[np.ndarray], window: int,
@@ -158,6 +162,9 @@ def mel_pipeline(dataset: tf.data.Dataset, features: FeatureConfig, batch: int,
     """Scaled log-mel windows as (input, target); gain augmentation shifts the level in dB."""
     half = -features.floor_db / 2.0
 
+    # Plain tensor code: no autograph, which re-reads the source file when tracing and so
+    # breaks a long run whose source is edited meanwhile.
+    @tf.autograph.experimental.do_not_convert
     def scale(mel, r):
         if gain_db > 0:
             unit = tf.cast(r % 10001, tf.float32) / 10000.0
@@ -171,6 +178,7 @@ def mel_pipeline(dataset: tf.data.Dataset, features: FeatureConfig, batch: int,
 
 def code_pipeline(dataset: tf.data.Dataset, batch: int) -> tf.data.Dataset:
     """Code windows [W+1, L] -> ((codes, next_codes), targets) for the teacher-forced prior."""
+    @tf.autograph.experimental.do_not_convert
     def split(codes):
         return (codes[:-1], codes[1:]), codes[1:]
 

@@ -224,6 +224,9 @@ def evaluate(checkpoint_dir: str | Path, sources: Sequence[str],
     split = resolve_split(sources, fraction)
     cache = MelCache(codec.features, Path(config.cache_dir) if config.cache_dir and
                      Path(config.cache_dir).is_dir() else None, config.max_track_seconds)
+    # Generation first: it is the part most likely to meet a surprise in new music.
+    clips = pick_seeds(split.heldout, generator.sample_rate, config)
+    generation = generation_report(generator, clips, config)
     heldout_mels = cache.load(split.heldout, "held-out log-mel")
     codec_figures, heldout_codes = codec_report(codec, heldout_mels)
     sps = codec.steps_per_second
@@ -237,12 +240,11 @@ def evaluate(checkpoint_dir: str | Path, sources: Sequence[str],
                                                       for k, v in baselines.items()}
         best = min(baselines.values())
         prior_figures["ratio_to_best_baseline"] = round(bits / best, 3)
-    clips = pick_seeds(split.heldout, generator.sample_rate, config)
     return {
         "checkpoint": str(checkpoint_dir), "arch": generator.bundle.config.arch,
         "heldout_tracks": len(split.heldout), "steps_per_second": round(sps, 3),
         "codec": codec_figures, "prior": prior_figures,
-        "generation": generation_report(generator, clips, config),
+        "generation": generation,
         "config": asdict(config), "seconds": round(time.perf_counter() - start, 1),
     }
 

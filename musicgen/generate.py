@@ -6,7 +6,7 @@ import math
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,9 @@ import numpy as np
 from musicgen.audio import load_audio, normalise_loudness
 from musicgen.checkpoint import PriorBundle, load_prior
 from musicgen.errors import InputError
-from musicgen.mixing import crossfade, finalize, match_rms
+from musicgen.mixing import equal_power_fades, finalize, rms
 from musicgen.sampler import SamplingOptions, StepPrior, generate_codes
-from musicgen.vocoder import VocoderConfig, griffin_lim
+from musicgen.vocoder import FastSTFT, VocoderConfig, griffin_lim_blocks, magnitude_rms
 
 RENDERS = ("seed", "synth")
 Progress = Callable[[float, str], None]
@@ -87,6 +87,41 @@ class Seed:
     log_mel: np.ndarray
 
 
+@dataclass
+class StreamChunk:
+    """One piece of a streamed output, in order; the pieces concatenate to the whole file."""
+
+    audio: np.ndarray  # float32 samples that follow the previous chunk's
+    sample_rate: int
+    start: int  # where audio[0] sits in the output, in samples
+    result: GenerationResult | None = None  # on the last chunk only: the finished output
+
+
+@dataclass
+class _Job:
+    """What one request has worked out so far (filled in while its audio is produced)."""
+
+    options: GenerateOptions
+    random_seed: int
+    start: float
+    timings: dict[str, float] = field(default_factory=dict)
+    seed: Seed | None = None
+    codes: np.ndarray | None = None
+    join: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+    joins: list[int] = field(default_factory=list)
+    pairs: list[tuple[int, int]] | None = None
+
+
+def _limit(piece: np.ndarray, peak: float = 0.98) -> np.ndarray:
+    """A streamed piece made safe without seeing the rest: finite, float32, clipped at `peak`
+    (where `finalize` would instead scale the whole file, which a stream cannot)."""
+    piece = np.nan_to_num(np.asarray(piece, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if piece.size and float(np.max(np.abs(piece))) > peak:
+        piece = np.clip(piece, -peak, peak)
+    return piece.astype(np.float32, copy=False)
+
+
 class Generator:
     """A loaded prior + codec; stateless per request, so one instance serves many."""
 
@@ -107,26 +142,93 @@ class Generator:
     def sample_rate(self) -> int:
         return self.codec.features.sample_rate
 
-    def prepare_seed(self, source: Any, max_seconds: float = 30.0) -> Seed:
+    def prepare_seed(self, source: Any, max_seconds: float = 30.0,
+                     timings: dict[str, float] | None = None) -> Seed:
         """Load, level and encode a seed; drop its first partial step so it ends on a step."""
         audio = load_audio(source, self.sample_rate, max_seconds=max_seconds)
         audio = normalise_loudness(audio, self.codec.features.loudness_dbfs)
         hop = self.codec.samples_per_step
         audio = audio[len(audio) % hop:]
         log_mel = self.codec.analyzer.log_mel(audio)[: len(audio) // self.codec.features.hop_length]
-        return Seed(audio, self.codec.encode_mel(log_mel), log_mel)
+        tic = time.perf_counter()
+        codes = self.codec.encode_mel(log_mel)
+        if timings is not None:
+            timings["encode_s"] = time.perf_counter() - tic
+        return Seed(audio, codes, log_mel)
 
     def generate(self, source: Any, options: GenerateOptions,
                  progress: Progress | None = None) -> GenerationResult:
-        options.validate()
         report = progress or (lambda fraction, message: None)
-        timings: dict[str, float] = {}
+        job = self._new_job(options)
+        audio = finalize(np.concatenate(list(self._pieces(source, job, report))))
+        return self._finish(job, audio, report)
+
+    def stream(self, source: Any, options: GenerateOptions, chunk_seconds: float = 2.0,
+               progress: Progress | None = None) -> Iterator[StreamChunk]:
+        """`generate`, yielded in chunks as the audio is made; the last chunk holds the result.
+
+        The first chunk is the seed's tail plus the first new audio, the others about
+        `chunk_seconds` each. The chunks concatenate to `result.audio`, which equals what
+        `generate` returns for the same options, except that a stream cannot scale audio it
+        has already sent: if the new audio peaks above 0.98 (generate then scales the whole
+        file down) the stream clips those samples instead.
+        """
+        if not math.isfinite(chunk_seconds) or chunk_seconds <= 0:
+            raise InputError(f"chunk_seconds must be positive, got {chunk_seconds}")
+        report = progress or (lambda fraction, message: None)
+        job = self._new_job(options)
+        size = max(1, int(round(chunk_seconds * self.sample_rate)))
+        sent: list[np.ndarray] = []
+        buffer: list[np.ndarray] = []
+        buffered = start = 0
+        for piece in self._pieces(source, job, report):
+            piece = _limit(piece)
+            buffer.append(piece)
+            buffered += len(piece)
+            # first: the seed's tail and whatever new audio is ready (at most one chunk)
+            while buffered > (job.join if not sent else size - 1):
+                take = min(buffered, job.join + size) if not sent else size
+                joined = np.concatenate(buffer)
+                chunk, rest = joined[:take], joined[take:]
+                buffer, buffered = [rest], len(rest)
+                if not sent:
+                    job.timings["first_chunk_s"] = time.perf_counter() - job.start
+                sent.append(chunk)
+                yield StreamChunk(chunk, self.sample_rate, start)
+                start += len(chunk)
+        last = np.concatenate(buffer) if buffer else np.zeros(0, np.float32)
+        sent.append(last)
+        result = self._finish(job, np.concatenate(sent), report)
+        yield StreamChunk(last, self.sample_rate, start, result)
+
+    def warmup(self) -> float:
+        """Run one short request per renderer on a synthesized clip, so that lazy imports,
+        JIT compiles and Keras's first calls happen now rather than in a user's first
+        request. Returns the seconds it took."""
+        from musicgen.toymusic import click_and_chords
+
+        tic = time.perf_counter()
+        clip = click_and_chords(3.0, self.sample_rate, bpm=120.0)
+        # two lengths of each, so that any shape-specialised traces generalise now
+        for render, seed_seconds, seconds in (("synth", 2.5, 1.0), ("synth", 3.0, 2.0),
+                                              ("seed", 2.5, 1.0)):
+            audio = clip[: int(seed_seconds * self.sample_rate)]
+            self.generate((self.sample_rate, audio),
+                          GenerateOptions(seconds=seconds, render=render, random_seed=0))
+        return time.perf_counter() - tic
+
+    def _new_job(self, options: GenerateOptions) -> _Job:
+        options.validate()
         start = time.perf_counter()
         random_seed = options.random_seed if options.random_seed >= 0 else secrets.randbits(31)
+        return _Job(options, random_seed, start)
 
+    def _pieces(self, source: Any, job: _Job, report: Progress) -> Iterator[np.ndarray]:
+        """The output's samples in order (not yet limited), filling in `job` as it goes."""
+        options, timings, random_seed = job.options, job.timings, job.random_seed
         report(0.0, "reading the seed")
-        seed = self.prepare_seed(source, options.max_seed_seconds)
-        timings["seed_s"] = time.perf_counter() - start
+        seed = job.seed = self.prepare_seed(source, options.max_seed_seconds, timings)
+        timings["seed_s"] = time.perf_counter() - job.start
 
         prior = self.step_prior
         if options.adapt_steps > 0:
@@ -141,61 +243,92 @@ class Generator:
         report(0.3, f"generating {steps} steps")
         tic = time.perf_counter()
         if options.render == "synth":
-            codes = generate_codes(prior, seed.codes, steps, options.sampling, random_seed)
+            job.codes = generate_codes(prior, seed.codes, steps, options.sampling, random_seed)
             timings["sample_s"] = time.perf_counter() - tic
             report(0.6, "synthesizing audio")
             tic = time.perf_counter()
-            audio, join = self._render_synth(seed, codes, options, random_seed)
+            job.join = min(len(seed.audio), int(options.context_seconds * self.sample_rate))
+            job.joins = [job.join]
+            yield from self._synth_pieces(seed, job.codes, options, random_seed, timings)
             timings["render_s"] = time.perf_counter() - tic
-            extra: dict[str, Any] = {}
-            joins, pairs = [join], None
         else:
             from musicgen.units import render_seed
 
             rendered = render_seed(prior, self.codec, seed, steps, options.sampling,
                                    random_seed, options.context_seconds)
-            audio, join, codes = rendered.audio, rendered.join_sample, rendered.codes
+            job.codes, job.join = rendered.codes, rendered.join_sample
             timings["sample_s"] = rendered.sample_seconds
             timings["render_s"] = time.perf_counter() - tic - rendered.sample_seconds
-            extra, joins, pairs = rendered.info, rendered.jumps, rendered.source_pairs
-        audio = finalize(audio)
-        timings["total_s"] = time.perf_counter() - start
+            job.extra, job.joins, job.pairs = rendered.info, rendered.jumps, rendered.source_pairs
+            yield rendered.audio
+
+    def _finish(self, job: _Job, audio: np.ndarray, report: Progress) -> GenerationResult:
+        timings, options, seed = job.timings, job.options, job.seed
+        assert seed is not None and job.codes is not None
+        timings["total_s"] = time.perf_counter() - job.start
+        join = job.join
         seconds_new = (len(audio) - join) / self.sample_rate
         info = {
             "model": self.name, "arch": self.bundle.config.arch, "render": options.render,
-            "random_seed": random_seed, "temperature": options.temperature,
+            "random_seed": job.random_seed, "temperature": options.temperature,
             "top_k": options.top_k, "top_p": options.top_p, "adapt_steps": options.adapt_steps,
             "seed_seconds": round(len(seed.audio) / self.sample_rate, 3),
             "join_seconds": round(join / self.sample_rate, 3),
             "new_seconds": round(seconds_new, 3),
             "timings": {k: round(v, 4) for k, v in timings.items()},
             "real_time_factor": round(seconds_new / max(timings["total_s"], 1e-9), 1),
-            **extra,
+            **job.extra,
         }
         report(1.0, "done")
-        return GenerationResult(audio, self.sample_rate, join / self.sample_rate, random_seed,
-                                seed.codes, codes, info, joins, seed.audio, pairs)
+        return GenerationResult(audio, self.sample_rate, join / self.sample_rate,
+                                job.random_seed, seed.codes, job.codes, info, job.joins,
+                                seed.audio, job.pairs)
 
-    def _render_synth(self, seed: Seed, codes: np.ndarray, options: GenerateOptions,
-                      random_seed: int) -> tuple[np.ndarray, int]:
-        """Decode [seed's last steps + new codes], vocode, and crossfade in after the seed."""
+    def _synth_pieces(self, seed: Seed, codes: np.ndarray, options: GenerateOptions,
+                      random_seed: int, timings: dict[str, float]) -> Iterator[np.ndarray]:
+        """Decode [seed's last steps + new codes], vocode block by block, and crossfade in
+        after the seed's tail; yields the output in order as the vocoder finishes blocks."""
         codec, analyzer = self.codec, self.codec.analyzer
         hop, step = codec.features.hop_length, codec.samples_per_step
+        tic = time.perf_counter()
         overlap_steps = int(min(8, len(seed.codes)))
         log_mel = codec.decode(np.concatenate([seed.codes[-overlap_steps:], codes]))
         magnitude = analyzer.log_mel_to_magnitude(log_mel)
-        seed_phase = analyzer.stft(seed.audio[-overlap_steps * step:])
+        timings["decode_s"] = time.perf_counter() - tic
+        seed_phase = FastSTFT.for_analyzer(analyzer).stft(seed.audio[-overlap_steps * step:])
         seed_phase = seed_phase[:, : overlap_steps * codec.config.frames_per_step]
         seed_phase = seed_phase / (np.abs(seed_phase) + 1e-8)
         rng = np.random.default_rng([random_seed, 1])
-        voiced = griffin_lim(magnitude, analyzer, options.vocoder, rng, seed_phase)
-        voiced = np.concatenate([voiced, np.zeros(hop, np.float32)])
         tail_len = min(len(seed.audio), int(options.context_seconds * self.sample_rate))
         tail = seed.audio[len(seed.audio) - tail_len:]
-        voiced = match_rms(voiced, tail if tail_len else seed.audio)
-        fade = int(0.05 * self.sample_rate)
+        # The vocoded level is matched to the tail's before any of it exists: the RMS of a
+        # signal follows from its STFT magnitude (Parseval), within +-12 dB as match_rms.
+        level = magnitude_rms(magnitude, analyzer)
+        gain = (float(np.clip(rms(tail if tail_len else seed.audio) / level, 0.25, 4.0))
+                if level >= 1e-8 else 1.0)
         # The vocoded audio starts overlap_steps before the join; fade over its last `fade`.
         lead = overlap_steps * step
-        fade = min(fade, lead, tail_len) if tail_len else 0
-        new = voiced[lead - fade:]
-        return crossfade(tail, new, fade), tail_len
+        fade = min(int(0.05 * self.sample_rate), lead, tail_len) if tail_len else 0
+        skip, held = lead - fade, []
+        tic = time.perf_counter()
+        blocks = griffin_lim_blocks(magnitude, analyzer, options.vocoder, rng, seed_phase)
+        for piece in _chain(blocks, np.zeros(hop, np.float32)):
+            piece = (piece * gain).astype(np.float32)
+            if skip is None:
+                yield piece
+                continue
+            held.append(piece)
+            voiced = np.concatenate(held)
+            if len(voiced) < skip + fade:  # the first block always reaches past the join
+                continue
+            fade_out, fade_in = equal_power_fades(fade)
+            middle = tail[tail_len - fade:] * fade_out + voiced[skip:skip + fade] * fade_in
+            yield np.concatenate([tail[:tail_len - fade], middle,
+                                  voiced[skip + fade:]]).astype(np.float32)
+            skip = None
+        timings["vocoder_s"] = time.perf_counter() - tic
+
+
+def _chain(pieces: Iterator[np.ndarray], last: np.ndarray) -> Iterator[np.ndarray]:
+    yield from pieces
+    yield last

@@ -497,7 +497,10 @@ def splice_excess_values(
     if len(join_samples) == 0:
         return np.zeros(0)
     out = _highband_db(audio, sr, join_samples, window_ms, cutoff_hz)
-    outgoing = _highband_db(source, sr, [p[0] for p in source_pairs], window_ms, cutoff_hz)
-    incoming = _highband_db(source, sr, [p[1] for p in source_pairs], window_ms, cutoff_hz)
+    last = len(source) - 1  # a piece may end exactly at the seed's end
+    outgoing = _highband_db(source, sr, [min(p[0], last) for p in source_pairs], window_ms,
+                            cutoff_hz)
+    incoming = _highband_db(source, sr, [min(p[1], last) for p in source_pairs], window_ms,
+                            cutoff_hz)
     reference = 10.0 * np.log10((10 ** (outgoing / 10) + 10 ** (incoming / 10)) / 2)
     return out - reference

@@ -31,10 +31,15 @@ if TYPE_CHECKING:
 class UnitCosts:
     """Costs in nats, next to the prior's log-probabilities (divided by temperature)."""
 
+    # The prior's log-probability sums 8 levels: differences of tens of nats between units
+    # swamped every cost below (loop share 0.41 vs 0.26 for a uniform prior on held-out
+    # seeds); weighted 0.25 (1/levels when None) it kept pulse 0.93 with loop share 0.35.
+    prior_weight: float | None = 0.25
     jump: float = 1.5
     mismatch_per_db: float = 0.25  # per dB of log-mel difference across the join
-    reuse: float = 4.0  # target unit heard within `reuse_seconds`
-    reuse_seconds: float = 3.0
+    reuse: float = 4.0  # a unit heard before costs this, decaying over `reuse_seconds`
+    reuse_seconds: float = 6.0
+    repeat_jump: float = 3.0  # taking the same jump (from unit, to unit) again
     long_run_per_second: float = 2.0  # continuing past `free_run_seconds` costs this much/s
     free_run_seconds: float = 2.0
     max_run_seconds: float = 3.5  # continuing is not offered past this
@@ -159,7 +164,10 @@ class _UnitSampler:
         self.units = len(seed.codes)
         self.steps_per_second = sr / samples_per_step
         self.mel_hop = samples_per_step // frames_per_step
-        self.recent: list[int] = []
+        # step at which each unit was last heard (the seed's tail counts: it opens the output)
+        self.last_heard = np.full(self.units, -np.inf)
+        self.jumps_taken: set[tuple[int, int]] = set()
+        self.step_index = 0
         self.decisions = 0
         self.agreed = 0
 
@@ -221,18 +229,21 @@ class _UnitSampler:
         units = np.array([self.unit_at(t) for t in decision.targets])
         codes = self.seed.codes[units]
         if self.prior is not None and h is not None:
-            log_prob = self.prior.log_prob(h, codes) / self.options.temperature
+            weight = c.prior_weight if c.prior_weight is not None else 1.0 / codes.shape[1]
+            log_prob = weight * self.prior.log_prob(h, codes) / self.options.temperature
         else:
             log_prob = np.zeros(len(units))
         before = self.mel_before(position)
         mismatch = np.array([np.abs(self.mel_before(t) - before).mean()
                              for t in decision.targets])
-        recent = set(self.recent[-int(c.reuse_seconds * self.steps_per_second):])
-        reused = np.array([u in recent for u in units])
+        ago = (self.step_index - self.last_heard[units]) / self.steps_per_second
+        reused = c.reuse * np.exp(-ago / c.reuse_seconds)
+        here = self.unit_at(position - self.hop)
+        repeated = np.array([(here, u) in self.jumps_taken for u in units])
         run_s = run_steps / self.steps_per_second
-        cost = np.where(decision.is_jump,
-                        c.jump + c.mismatch_per_db * mismatch + c.reuse * reused,
-                        c.long_run_per_second * max(0.0, run_s - c.free_run_seconds))
+        cost = reused + np.where(
+            decision.is_jump, c.jump + c.mismatch_per_db * mismatch + c.repeat_jump * repeated,
+            c.long_run_per_second * max(0.0, run_s - c.free_run_seconds))
         scores = filter_logits(log_prob - cost, self.options.top_k, self.options.top_p)
         probs = np.exp(scores - scores.max())
         cdf = np.cumsum(probs)
@@ -241,10 +252,14 @@ class _UnitSampler:
         if len(units) > 1:
             self.decisions += 1
             self.agreed += int(pick == int(np.argmax(log_prob)))
+        if decision.is_jump[pick]:
+            self.jumps_taken.add((here, int(units[pick])))
         return int(decision.targets[pick])
 
-    def run(self, steps: int) -> tuple[list[int], list[int], np.ndarray]:
+    def run(self, steps: int, tail_steps: int = 0) -> tuple[list[int], list[int], np.ndarray]:
         """Read positions and splice offsets (one per step), and the codes fed to the prior."""
+        for i in range(min(tail_steps, self.units)):  # the tail was heard just before step 0
+            self.last_heard[self.units - 1 - i] = -1 - i
         state, h = (self.prior.prime(self.seed.codes) if self.prior is not None
                     else (None, None))
         position, run_steps = self.length, 0  # the seed's end: the first step must jump
@@ -262,7 +277,8 @@ class _UnitSampler:
             starts.append(position)
             splices.append(splice)
             unit = self.unit_at(position)
-            self.recent.append(unit)
+            self.last_heard[unit] = t
+            self.step_index = t + 1
             codes[t] = self.seed.codes[unit]
             if self.prior is not None:
                 h = self.prior.step(state, codes[t])
@@ -322,10 +338,10 @@ def render_seed(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
     rng = np.random.default_rng(random_seed)
     sampler = _UnitSampler(prior, seed, hop, codec.config.frames_per_step, grid, costs, sr,
                            options, rng)
-    starts, splices, codes = sampler.run(steps)
+    tail = min(len(seed.audio), int(round(context_seconds * sr)))
+    starts, splices, codes = sampler.run(steps, tail_steps=tail // hop)
     sample_seconds = time.perf_counter() - tic
 
-    tail = min(len(seed.audio), int(round(context_seconds * sr)))
     segments: list[tuple[int, int, int]] = [(0, len(seed.audio) - tail, tail)]
     for t, (start, splice) in enumerate(zip(starts, splices, strict=True)):
         out_start = tail + t * hop

@@ -3,16 +3,21 @@ spectrogram picture, and turning a result into what the page shows."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import math
 import os
+import wave
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from musicgen.generate import GenerationResult, Generator
+from musicgen.errors import InputError
+from musicgen.generate import GenerateOptions, GenerationResult, Generator, Progress
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +28,26 @@ _CMAP = np.array([[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 
 # Keys the info panel shows first, in this order; the rest of `result.info` follows.
 _INFO_FIRST = ("random_seed", "model", "arch", "render", "new_seconds", "join_seconds",
                "real_time_factor", "timings", "beat_mode", "tempo_bpm")
+
+
+def request_options(seconds: Any, temperature: Any, top_k: Any, top_p: Any,
+                    random_seed: Any, adapt_steps: Any, render: Any, *,
+                    max_seconds: float, max_adapt_steps: int) -> GenerateOptions:
+    """The page's and the API's parameters as GenerateOptions, or InputError saying which
+    value is wrong (the page's limits are tighter than the library's)."""
+    try:
+        seconds, adapt_steps = float(seconds), int(adapt_steps)
+        options = GenerateOptions(
+            seconds=seconds, temperature=float(temperature), top_k=int(top_k),
+            top_p=float(top_p), random_seed=int(random_seed), render=str(render),
+            adapt_steps=adapt_steps)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise InputError(f"Bad parameter value: {error}") from error
+    if not (math.isfinite(seconds) and 0 < seconds <= max_seconds):
+        raise InputError(f"seconds must be more than 0 and at most {max_seconds:g}")
+    if not 0 <= adapt_steps <= max_adapt_steps:
+        raise InputError(f"adapt_steps must be between 0 and {max_adapt_steps}")
+    return options
 
 
 def checkpoint_root(app_dir: Path) -> Path:
@@ -100,10 +125,25 @@ def result_spectrogram(generator: Generator, result: GenerationResult) -> Image.
     return spectrogram_image(log_mel, result.join_seconds / max(total, 1e-9))
 
 
+def to_int16(audio: np.ndarray) -> np.ndarray:
+    return (np.clip(np.nan_to_num(audio), -1.0, 1.0) * 32767.0).round().astype(np.int16)
+
+
 def result_audio(result: GenerationResult) -> tuple[int, np.ndarray]:
     """(rate, int16 samples): Gradio writes it as a 16-bit WAV without rescaling it."""
-    samples = np.clip(np.nan_to_num(result.audio), -1.0, 1.0) * 32767.0
-    return result.sample_rate, samples.round().astype(np.int16)
+    return result.sample_rate, to_int16(result.audio)
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """A streamed chunk as a complete 16-bit mono WAV: what a streaming gr.Audio output takes
+    (Gradio reads such bytes with the standard library and never rescales them)."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(int(sample_rate))
+        writer.writeframes(to_int16(audio).tobytes())
+    return buffer.getvalue()
 
 
 def _plain(value: Any) -> Any:
@@ -126,3 +166,17 @@ def result_info(result: GenerationResult) -> dict[str, Any]:
     ordered = {key: info[key] for key in _INFO_FIRST if key in info}
     ordered.update({k: v for k, v in info.items() if k not in ordered})
     return _plain(ordered)
+
+
+def live_updates(generator: Generator, source: Any, options: GenerateOptions,
+                 progress: Progress | None = None, chunk_seconds: float = 2.0
+                 ) -> Iterator[tuple[bytes | None, tuple[Any, Any, Any] | None]]:
+    """What the page shows while `generator.stream` runs: (WAV bytes for the live player or
+    None, then on the last step (file, spectrogram, info) as /generate returns them)."""
+    for chunk in generator.stream(source, options, chunk_seconds, progress):
+        live = wav_bytes(chunk.audio, chunk.sample_rate) if len(chunk.audio) else None
+        result = chunk.result
+        final = None if result is None else (result_audio(result),
+                                             result_spectrogram(generator, result),
+                                             result_info(result))
+        yield live, final

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from musicgen.checkpoint import (
-    CODEC_FILE,
+    DECODER_FILE,
     FORMAT_VERSION,
     META_FILE,
     PRIOR_FILE,
@@ -76,9 +76,9 @@ def test_missing_and_corrupt_files_are_refused(tiny_run: dict[str, Path], tmp_pa
 
 def test_a_different_codec_is_detected(tiny_run: dict[str, Path], tmp_path: Path) -> None:
     run = _copy_run(tiny_run, tmp_path)
-    data = bytearray((run["codec"] / CODEC_FILE).read_bytes())
+    data = bytearray((run["codec"] / DECODER_FILE).read_bytes())
     data[-1] ^= 0xFF
-    (run["codec"] / CODEC_FILE).write_bytes(bytes(data))
+    (run["codec"] / DECODER_FILE).write_bytes(bytes(data))
     with pytest.raises(CheckpointError):
         load_prior(run["prior"])
 

@@ -1,0 +1,111 @@
+"""Generator.stream: chunks as they are made, adding up to exactly what generate returns."""
+
+from __future__ import annotations
+
+import io
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from musicgen.errors import InputError
+from musicgen.generate import GenerateOptions, Generator, StreamChunk
+from musicgen.webui import live_updates, wav_bytes
+
+
+@pytest.fixture(scope="module")
+def generator(tiny_run: dict[str, Path]) -> Generator:
+    return Generator.load(tiny_run["gru"])
+
+
+def collect(generator: Generator, seed: Path, options: GenerateOptions,
+            chunk_seconds: float = 2.0) -> list[StreamChunk]:
+    return list(generator.stream(seed, options, chunk_seconds))
+
+
+@pytest.mark.parametrize("render", ["synth", "seed"])
+def test_chunks_add_up_to_generate(generator: Generator, seed_wav: Path, render: str) -> None:
+    options = GenerateOptions(seconds=7, render=render, random_seed=5)
+    expected = generator.generate(seed_wav, options)
+    chunks = collect(generator, seed_wav, options)
+    assert len(chunks) >= 3
+    assert all(c.result is None for c in chunks[:-1]) and chunks[-1].result is not None
+    streamed = np.concatenate([c.audio for c in chunks])
+    np.testing.assert_array_equal(streamed, expected.audio)  # exact, not just close
+    result = chunks[-1].result
+    np.testing.assert_array_equal(result.audio, expected.audio)
+    assert result.join_seconds == expected.join_seconds
+    assert result.random_seed == 5 and result.info["render"] == render
+    np.testing.assert_array_equal(result.codes, expected.codes)
+    # offsets, sample rate, and the first chunk: the seed's tail plus the first new audio
+    starts = np.cumsum([0] + [len(c.audio) for c in chunks[:-1]])
+    assert [c.start for c in chunks] == list(starts)
+    assert all(c.sample_rate == generator.sample_rate and c.audio.dtype == np.float32
+               for c in chunks)
+    join = int(round(result.join_seconds * generator.sample_rate))
+    assert join < len(chunks[0].audio) <= join + 2 * generator.sample_rate
+    assert all(len(c.audio) == 2 * generator.sample_rate for c in chunks[1:-1])
+    assert "first_chunk_s" in result.info["timings"]
+    assert np.abs(streamed).max() <= 0.98 + 1e-6
+
+
+def test_chunk_size_does_not_change_the_audio(generator: Generator, seed_wav: Path) -> None:
+    options = GenerateOptions(seconds=5, render="synth", random_seed=9)
+    small = collect(generator, seed_wav, options, chunk_seconds=0.5)
+    large = collect(generator, seed_wav, options, chunk_seconds=10.0)
+    assert len(small) > len(large)
+    np.testing.assert_array_equal(np.concatenate([c.audio for c in small]),
+                                  np.concatenate([c.audio for c in large]))
+
+
+def test_first_chunk_comes_before_the_end(generator: Generator, seed_wav: Path) -> None:
+    """Loose on purpose: the first chunk must not wait for the whole synthesis."""
+    options = GenerateOptions(seconds=40, render="synth", random_seed=1)
+    tic = time.perf_counter()
+    stream = generator.stream(seed_wav, options)
+    next(stream)
+    first = time.perf_counter() - tic
+    rest = list(stream)
+    total = time.perf_counter() - tic
+    assert rest and rest[-1].result is not None
+    assert first < total
+    assert rest[-1].result.info["timings"]["first_chunk_s"] <= first + 1e-3
+
+
+def test_bad_chunk_size_and_options_are_refused(generator: Generator, seed_wav: Path) -> None:
+    with pytest.raises(InputError, match="chunk_seconds"):
+        next(generator.stream(seed_wav, GenerateOptions(seconds=1), chunk_seconds=0))
+    with pytest.raises(InputError, match="seconds"):
+        next(generator.stream(seed_wav, GenerateOptions(seconds=0)))
+
+
+def test_live_updates_for_the_page(generator: Generator, seed_wav: Path) -> None:
+    options = GenerateOptions(seconds=5, render="synth", random_seed=2)
+    updates = list(live_updates(generator, seed_wav, options))
+    assert all(final is None for _, final in updates[:-1])
+    (rate, samples), image, info = updates[-1][1]
+    assert rate == generator.sample_rate and samples.dtype == np.int16
+    assert info["random_seed"] == 2 and image.width > image.height
+    pcm = []
+    for live, _ in updates:
+        if live is not None:
+            with wave.open(io.BytesIO(live)) as reader:
+                assert reader.getframerate() == rate and reader.getsampwidth() == 2
+                pcm.append(np.frombuffer(reader.readframes(reader.getnframes()), np.int16))
+    np.testing.assert_array_equal(np.concatenate(pcm), samples)  # the live player = the file
+
+
+def test_wav_bytes_roundtrip() -> None:
+    audio = np.array([0.0, 0.5, -0.5, 1.5, -2.0], np.float32)
+    with wave.open(io.BytesIO(wav_bytes(audio, 16000))) as reader:
+        assert (reader.getnchannels(), reader.getframerate()) == (1, 16000)
+        data = np.frombuffer(reader.readframes(10), np.int16)
+    np.testing.assert_array_equal(data, [0, 16384, -16384, 32767, -32767])
+
+
+def test_warmup_then_generate(generator: Generator, seed_wav: Path) -> None:
+    assert generator.warmup() > 0
+    result = generator.generate(seed_wav, GenerateOptions(seconds=1, random_seed=3))
+    assert len(result.new_audio) > 0
