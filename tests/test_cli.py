@@ -15,7 +15,7 @@ def test_train_then_generate(music_folder: Path, seed_wav: Path, tmp_path: Path,
     out = tmp_path / "run"
     assert main(["train", "--data", str(music_folder), "--out", str(out), "--preset", "tiny",
                  "--arch", "gru"]) == 0
-    assert (out / "codec" / "codec.keras").is_file()
+    assert (out / "codec" / "encoder.keras").is_file()
     assert (out / "prior-gru" / "prior.keras").is_file()
     wav = tmp_path / "out.wav"
     for render in ("seed", "synth"):
