@@ -13,6 +13,8 @@ import soundfile as sf  # noqa: E402
 
 from musicgen.toymusic import arpeggio, click_and_chords  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def write_clip(path: Path, audio: np.ndarray, sr: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,3 +52,40 @@ def seed_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sr = 22050
     return write_clip(tmp_path_factory.mktemp("seed") / "seed.wav",
                       click_and_chords(6, sr, bpm=120, seed=3), sr)
+
+
+@pytest.fixture(scope="session")
+def app_module():
+    """app.py is a script next to the package, not part of it: import it by path."""
+    import importlib.util
+    import sys
+
+    if "app" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("app", ROOT / "app.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["app"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["app"]
+
+
+@pytest.fixture(scope="session")
+def app_generators(tiny_run: dict[str, Path]) -> dict:
+    from musicgen.generate import Generator
+
+    return {arch: Generator.load(tiny_run[arch]) for arch in ("lstm", "gru")}
+
+
+@pytest.fixture(scope="session")
+def app_url(app_module, app_generators: dict):
+    """The real app on a free loopback port, serving the tiny LSTM and GRU models."""
+    import socket
+
+    demo = app_module.build_demo(app_generators, sorted((ROOT / "examples").glob("*.ogg")))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import socket
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,36 +19,14 @@ DEFAULTS = {"architecture": "gru", "temperature": 1.0, "seconds": 10, "top_k": 0
             "random_seed": -1, "adapt_steps": 0, "render": "seed"}
 
 
-def load_app():
-    """app.py is a script next to the package, not part of it: import it by path."""
-    if "app" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("app", ROOT / "app.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["app"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["app"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture(scope="module")
+def generators(app_generators: dict[str, Generator]) -> dict[str, Generator]:
+    return app_generators
 
 
 @pytest.fixture(scope="module")
-def generators(tiny_run: dict[str, Path]) -> dict[str, Generator]:
-    return {arch: Generator.load(tiny_run[arch]) for arch in ("lstm", "gru")}
-
-
-@pytest.fixture(scope="module")
-def server(generators: dict[str, Generator]):
-    demo = load_app().build_demo(generators, sorted((ROOT / "examples").glob("*.ogg")))
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+def server(app_url: str) -> str:
+    return app_url
 
 
 @pytest.fixture(scope="module")

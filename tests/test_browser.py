@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import socket
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,31 +12,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 
 pytestmark = pytest.mark.browser
-
-
-def load_app():
-    if "app" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("app", ROOT / "app.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["app"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["app"]
-
-
-@pytest.fixture(scope="module")
-def app_url(tiny_run: dict[str, Path]):
-    from musicgen.generate import Generator
-
-    generators = {arch: Generator.load(tiny_run[arch]) for arch in ("lstm", "gru")}
-    demo = load_app().build_demo(generators, sorted((ROOT / "examples").glob("*.ogg")))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")
