@@ -1,4 +1,4 @@
-"""Joins and levels shared by both renderers: equal-power crossfades, gain, peak limiting."""
+"""Joins and levels shared by both renderers: equal-power crossfades and peak limiting."""
 
 from __future__ import annotations
 
@@ -25,27 +25,8 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b)) / denom if denom > 1e-12 else 0.0
 
 
-def crossfade(head: np.ndarray, tail: np.ndarray, overlap: int) -> np.ndarray:
-    """head's last `overlap` samples fade into tail's first `overlap` samples."""
-    overlap = int(min(overlap, len(head), len(tail)))
-    if overlap <= 0:
-        return np.concatenate([head, tail]).astype(np.float32)
-    fade_out, fade_in = equal_power_fades(overlap)
-    middle = head[len(head) - overlap:] * fade_out + tail[:overlap] * fade_in
-    return np.concatenate([head[:len(head) - overlap], middle, tail[overlap:]]).astype(np.float32)
-
-
 def rms(audio: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
-
-
-def match_rms(audio: np.ndarray, reference: np.ndarray, max_gain: float = 4.0) -> np.ndarray:
-    """Scale `audio` to the reference's RMS, within +-12 dB so silence is not blown up."""
-    level = rms(audio)
-    if level < 1e-8:
-        return audio.astype(np.float32)
-    gain = float(np.clip(rms(reference) / level, 1.0 / max_gain, max_gain))
-    return (audio * gain).astype(np.float32)
 
 
 def finalize(audio: np.ndarray, peak: float = 0.98) -> np.ndarray:
