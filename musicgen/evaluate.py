@@ -144,10 +144,7 @@ def _summarise(rows: list[dict[str, float]]) -> dict[str, float]:
     for key in keys:
         values = np.array([r[key] for r in rows], float)
         values = values[np.isfinite(values)]
-        if key == "seam_excess_db":
-            out["seam_excess_p90_db"] = round(float(np.percentile(values, 90)), 2) \
-                if values.size else float("nan")
-        elif key == "tempo_kept":
+        if key == "tempo_kept":
             out["tempo_kept_share"] = round(float(values.mean()), 3) if values.size else math.nan
             out["clear_beat_seeds"] = int(values.size)
         else:

@@ -94,9 +94,11 @@ class StepPrior:
     w2: np.ndarray
     b2: np.ndarray
     _flat_convs: list[np.ndarray] = field(init=False, repr=False)
+    _levels: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._flat_convs = [k.reshape(-1, k.shape[-1]) for k, _, _ in self.convs]
+        self._levels = np.arange(self.config.levels)
 
     @classmethod
     def from_model(cls, model: keras.Model, config: PriorConfig) -> StepPrior:
@@ -125,7 +127,7 @@ class StepPrior:
 
     def step(self, state: PriorState, codes: np.ndarray) -> np.ndarray:
         """Feed one step's codes [L]; update `state` in place; return the hidden vector."""
-        x = self.embed[np.arange(self.config.levels), codes].sum(0)
+        x = self.embed[self._levels, codes].sum(0)
         for i, (kernel, bias, dilation) in enumerate(self.convs):
             buf, size = state.buffers[i], state.buffers[i].shape[0]
             pos = (state.positions[i] + 1) % size
@@ -175,8 +177,7 @@ class StepPrior:
     def log_prob(self, h: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """Log-probability of each candidate step [N, L] (sum over levels), vectorised."""
         candidates = np.asarray(candidates, np.int64)
-        levels = np.arange(self.config.levels)
-        embedded = self.condition[levels[None, :], candidates]  # [N, L, U]
+        embedded = self.condition[self._levels[None, :], candidates]  # [N, L, U]
         lower = np.cumsum(embedded, axis=1) - embedded
         z = np.maximum(np.einsum("nlu,luh->nlh", h + lower, self.w1) + self.b1, 0.0)
         logits = np.einsum("nlh,lhk->nlk", z, self.w2) + self.b2
