@@ -31,6 +31,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--windows-per-epoch", type=int, help="training windows per epoch")
     p.add_argument("--dropout", type=float, help="override the prior's dropout")
     p.add_argument("--max-minutes", type=float, help="stop each model's training after this")
+    p.add_argument("--codec-minutes", type=float, help="time limit for the codec alone")
+    p.add_argument("--prior-minutes", type=float, help="time limit for the prior alone")
     p.add_argument("--cache", help="folder for cached log-mels (default <out>/_work/mels)")
 
 
@@ -101,7 +103,8 @@ def _run_train(args: argparse.Namespace) -> None:
         part.validate()
     verbose = 1 if sys.stdout.isatty() else 2
     paths = train(args.data, args.out, cfg, codec_dir=args.codec, cache_dir=args.cache,
-                  minutes=args.max_minutes, verbose=verbose)
+                  minutes=args.max_minutes, codec_minutes=args.codec_minutes,
+                  prior_minutes=args.prior_minutes, verbose=verbose)
     print(json.dumps({k: str(v) for k, v in paths.items()}))
 
 

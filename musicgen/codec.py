@@ -156,6 +156,32 @@ def build_codec_model(features: FeatureConfig, config: CodecConfig, seed: int = 
     return keras.Model(inputs, outputs, name="codec")
 
 
+def spectral_loss(floor_db: float, delta_weight: float = 1.0, linear_weight: float = 1.0):
+    """A reconstruction loss that does not reward averaging (v1's MSE blurred harmonics).
+
+    On model-scale log-mels (see `features.to_model_scale`): L1 (a median, not a mean, of what
+    the decoder could output), L1 on frame-to-frame differences (so onsets count as much as
+    sustained energy) and a relative L1 on linear magnitude (so the loud cells, where v1 lost
+    7-10 dB, dominate over the quiet floor).
+    """
+    half = -floor_db / 2.0
+
+    def loss(y_true, y_pred):
+        error = y_pred - y_true
+        total = ops.mean(ops.abs(error))
+        if delta_weight:
+            total = total + delta_weight * ops.mean(ops.abs(error[:, 1:] - error[:, :-1]))
+        if linear_weight:
+            def magnitude(x):
+                return ops.power(10.0, (x * half - half) / 20.0)
+            true_mag = magnitude(y_true)
+            total = total + linear_weight * (ops.mean(ops.abs(magnitude(y_pred) - true_mag))
+                                             / (ops.mean(true_mag) + 1e-6))
+        return total
+
+    return loss
+
+
 def quantize(latents: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
     """Residual nearest-neighbour search in NumPy: latents [T, D] -> codes [T, L]."""
     residual = latents.astype(np.float32)

@@ -59,10 +59,20 @@ def to_model_scale(log_mel_db: np.ndarray, config: FeatureConfig) -> np.ndarray:
     return ((np.asarray(log_mel_db, np.float32) + half) / half).astype(np.float32)
 
 
+# A full-scale sine measures about +33 dB in this log-mel (the STFT is not normalised), and
+# the loudest cells of loudness-normalised music +10 to +25 dB; above this is overshoot.
+CEILING_DB = 60.0
+
+
 def from_model_scale(scaled: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Inverse of `to_model_scale`, floored at `config.floor_db` and capped at CEILING_DB.
+
+    Not capped at 0 dB: v1 did, which flattened every cell above it (5% of cells, the
+    harmonics and onsets of each frame's peak) and made decoded audio sound smeared.
+    """
     half = -config.floor_db / 2.0
     db = np.asarray(scaled, np.float32) * half - half
-    return np.clip(db, config.floor_db, 0.0).astype(np.float32)
+    return np.clip(db, config.floor_db, CEILING_DB).astype(np.float32)
 
 
 def pad_frames(frames: np.ndarray, multiple: int) -> np.ndarray:

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from musicgen import checkpoint
-from musicgen.codec import Codec, build_codec_model
+from musicgen.codec import Codec, build_codec_model, spectral_loss
 from musicgen.config import Preset, to_dict
 from musicgen.data import (
     MelCache,
@@ -112,8 +112,9 @@ def train_codec(cfg: Preset, train_mels: Sequence[np.ndarray], heldout_mels: Seq
     window = t.codec_window_steps * cfg.codec.frames_per_step
     keras.utils.set_random_seed(t.seed)
     model = build_codec_model(cfg.features, cfg.codec, seed=t.seed)
+    loss = spectral_loss(cfg.features.floor_db, t.codec_delta_weight, t.codec_linear_weight)
     model.compile(optimizer=keras.optimizers.AdamW(t.learning_rate, weight_decay=t.weight_decay,
-                                                   clipnorm=1.0), loss="mse",
+                                                   clipnorm=1.0), loss=loss,
                   metrics=["mse"])
     train = mel_pipeline(random_windows(train_mels, window, t.windows_per_epoch, t.seed),
                          cfg.features, t.batch_size, gain_db=t.gain_augment_db, seed=t.seed)
@@ -151,14 +152,24 @@ def train_prior(cfg: Preset, train_codes: Sequence[np.ndarray],
                    "prior_train_seconds": round(result.seconds, 1)}
 
 
+def _first(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None), None)
+
+
 def encode_tracks(codec: Codec, mels: Sequence[np.ndarray]) -> list[np.ndarray]:
     return [codec.encode_mel(mel) for mel in mels]
 
 
 def train(sources: Sequence[str], out: str | Path, cfg: Preset, *, codec_dir: str | None = None,
           cache_dir: str | None = None, minutes: float | None = None,
+          codec_minutes: float | None = None, prior_minutes: float | None = None,
           verbose: int = 2) -> dict[str, Path]:
-    """Train (or reuse) a codec, then a prior; write `<out>/codec` and `<out>/prior-<arch>`."""
+    """Train (or reuse) a codec, then a prior; write `<out>/codec` and `<out>/prior-<arch>`.
+
+    Re-running the same command resumes: an interrupted fit continues from its last epoch, and
+    a codec already saved in `<out>/codec` is reused rather than trained again.
+    `codec_minutes` / `prior_minutes` override `minutes` for one model.
+    """
     out = Path(out)
     work = out / "_work"
     split = resolve_split(sources, cfg.train.heldout_fraction)
@@ -174,10 +185,13 @@ def train(sources: Sequence[str], out: str | Path, cfg: Preset, *, codec_dir: st
     provenance = _provenance(split, seconds, {"train": to_dict(cfg.train),
                                               **describe_sources(sources)})
 
+    if codec_dir is None and (out / "codec" / checkpoint.META_FILE).is_file():
+        print(f"reusing the codec already trained in {out / 'codec'}")
+        codec_dir = str(out / "codec")
     if codec_dir is None:
         codec_dir_path = out / "codec"
-        model, metrics = train_codec(cfg, train_mels, heldout_mels, work, minutes=minutes,
-                                     verbose=verbose)
+        model, metrics = train_codec(cfg, train_mels, heldout_mels, work,
+                                     minutes=_first(codec_minutes, minutes), verbose=verbose)
         checkpoint.save_codec(codec_dir_path, model, cfg.features, cfg.codec,
                               provenance=provenance, metrics=metrics)
         print(f"codec saved to {codec_dir_path}: {metrics}")
@@ -195,7 +209,7 @@ def train(sources: Sequence[str], out: str | Path, cfg: Preset, *, codec_dir: st
     train_codes = encode_tracks(codec, train_mels)
     heldout_codes = encode_tracks(codec, heldout_mels)
     model, metrics = train_prior(cfg, train_codes, heldout_codes, work, codec.steps_per_second,
-                                 minutes=minutes, verbose=verbose)
+                                 minutes=_first(prior_minutes, minutes), verbose=verbose)
     prior_dir = out / f"prior-{prior_cfg.arch}"
     checkpoint.save_prior(prior_dir, model, prior_cfg, codec_dir_path,
                           provenance=provenance, metrics=metrics)
