@@ -15,7 +15,13 @@ import numpy as np
 from keras import layers, ops
 
 from musicgen.config import CodecConfig, FeatureConfig
-from musicgen.features import MelAnalyzer, from_model_scale, pad_frames, to_model_scale
+from musicgen.features import (
+    CEILING_DB,
+    MelAnalyzer,
+    from_model_scale,
+    pad_frames,
+    to_model_scale,
+)
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
@@ -172,8 +178,11 @@ def spectral_loss(floor_db: float, delta_weight: float = 1.0, linear_weight: flo
         if delta_weight:
             total = total + delta_weight * ops.mean(ops.abs(error[:, 1:] - error[:, :-1]))
         if linear_weight:
+            ceiling = (CEILING_DB + half) / half  # an untrained decoder's overshoot must not
+                                                   # blow the exponential up
+
             def magnitude(x):
-                return ops.power(10.0, (x * half - half) / 20.0)
+                return ops.power(10.0, (ops.minimum(x, ceiling) * half - half) / 20.0)
             true_mag = magnitude(y_true)
             total = total + linear_weight * (ops.mean(ops.abs(magnitude(y_pred) - true_mag))
                                              / (ops.mean(true_mag) + 1e-6))
