@@ -26,6 +26,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), default="small",
                    help="model sizes: tiny (seconds, for tests) or small (real use)")
     p.add_argument("--codec", help="reuse this trained codec folder instead of training one")
+    p.add_argument("--init-codec", help="start the codec from this trained codec folder "
+                   "(fine-tune it) instead of from scratch")
+    p.add_argument("--codec-learning-rate", type=float,
+                   help="the codec's learning rate (default: the preset's; lower to fine-tune)")
     p.add_argument("--codec-epochs", type=int, help="override the preset's codec epochs")
     p.add_argument("--prior-epochs", type=int, help="override the preset's prior epochs")
     p.add_argument("--windows-per-epoch", type=int, help="training windows per epoch")
@@ -94,7 +98,8 @@ def _run_train(args: argparse.Namespace) -> None:
     cfg = preset(args.preset, args.arch)
     overrides = {k: v for k, v in {"codec_epochs": args.codec_epochs,
                                    "prior_epochs": args.prior_epochs,
-                                   "windows_per_epoch": args.windows_per_epoch}.items()
+                                   "windows_per_epoch": args.windows_per_epoch,
+                                   "codec_learning_rate": args.codec_learning_rate}.items()
                  if v is not None}
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **overrides))
     if args.dropout is not None:
@@ -104,7 +109,8 @@ def _run_train(args: argparse.Namespace) -> None:
     verbose = 1 if sys.stdout.isatty() else 2
     paths = train(args.data, args.out, cfg, codec_dir=args.codec, cache_dir=args.cache,
                   minutes=args.max_minutes, codec_minutes=args.codec_minutes,
-                  prior_minutes=args.prior_minutes, verbose=verbose)
+                  prior_minutes=args.prior_minutes, init_codec=args.init_codec,
+                  verbose=verbose)
     print(json.dumps({k: str(v) for k, v in paths.items()}))
 
 

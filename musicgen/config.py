@@ -119,6 +119,7 @@ class TrainConfig:
     heldout_fraction: float = 0.15
     max_track_seconds: float = 600.0
     gain_augment_db: float = 6.0
+    codec_learning_rate: float | None = None  # None: learning_rate (lower to fine-tune)
     codec_delta_weight: float = 1.0
     codec_linear_weight: float = 1.0
     seed: int = 0

@@ -105,15 +105,36 @@ def _provenance(split: TrackSplit, seconds: dict[str, float], extra: dict[str, A
     }
 
 
+def warm_start_codec(model: keras.Model, cfg: Preset, init: str | Path) -> None:
+    """Copy a trained codec's weights into a fresh trainable codec (to fine-tune it).
+
+    The EMA statistics are set so that every code starts alive at its trained position
+    (with zero counts every code would be re-seeded at the first step).
+    """
+    source = checkpoint.load_codec(init)
+    if (source.features, source.config) != (cfg.features, cfg.codec):
+        raise InputError(f"--init-codec {init} has different features/codec settings than the "
+                         "preset; it cannot seed this codec")
+    model.get_layer("encoder").set_weights(source.encoder.get_weights())
+    model.get_layer("decoder").set_weights(source.decoder.get_weights())
+    rvq = model.get_layer("rvq")
+    rvq.codebooks.assign(source.codebooks)
+    rvq.ema_sum.assign(source.codebooks)
+    rvq.ema_count.assign(np.ones(source.codebooks.shape[:2], np.float32))
+
+
 def train_codec(cfg: Preset, train_mels: Sequence[np.ndarray], heldout_mels: Sequence[np.ndarray],
-                work: Path, *, minutes: float | None = None, verbose: int = 2
-                ) -> tuple[keras.Model, dict[str, float]]:
+                work: Path, *, minutes: float | None = None, init: str | Path | None = None,
+                verbose: int = 2) -> tuple[keras.Model, dict[str, float]]:
     t = cfg.train
     window = t.codec_window_steps * cfg.codec.frames_per_step
     keras.utils.set_random_seed(t.seed)
     model = build_codec_model(cfg.features, cfg.codec, seed=t.seed)
+    if init is not None:
+        warm_start_codec(model, cfg, init)
     loss = spectral_loss(cfg.features.floor_db, t.codec_delta_weight, t.codec_linear_weight)
-    model.compile(optimizer=keras.optimizers.AdamW(t.learning_rate, weight_decay=t.weight_decay,
+    rate = t.codec_learning_rate or t.learning_rate
+    model.compile(optimizer=keras.optimizers.AdamW(rate, weight_decay=t.weight_decay,
                                                    clipnorm=1.0), loss=loss,
                   metrics=["mse"])
     train = mel_pipeline(random_windows(train_mels, window, t.windows_per_epoch, t.seed),
@@ -163,12 +184,13 @@ def encode_tracks(codec: Codec, mels: Sequence[np.ndarray]) -> list[np.ndarray]:
 def train(sources: Sequence[str], out: str | Path, cfg: Preset, *, codec_dir: str | None = None,
           cache_dir: str | None = None, minutes: float | None = None,
           codec_minutes: float | None = None, prior_minutes: float | None = None,
-          verbose: int = 2) -> dict[str, Path]:
+          init_codec: str | None = None, verbose: int = 2) -> dict[str, Path]:
     """Train (or reuse) a codec, then a prior; write `<out>/codec` and `<out>/prior-<arch>`.
 
     Re-running the same command resumes: an interrupted fit continues from its last epoch, and
     a codec already saved in `<out>/codec` is reused rather than trained again.
-    `codec_minutes` / `prior_minutes` override `minutes` for one model.
+    `codec_minutes` / `prior_minutes` override `minutes` for one model; `init_codec` starts
+    the codec from a trained one (fine-tuning) instead of from scratch.
     """
     out = Path(out)
     work = out / "_work"
@@ -191,7 +213,8 @@ def train(sources: Sequence[str], out: str | Path, cfg: Preset, *, codec_dir: st
     if codec_dir is None:
         codec_dir_path = out / "codec"
         model, metrics = train_codec(cfg, train_mels, heldout_mels, work,
-                                     minutes=_first(codec_minutes, minutes), verbose=verbose)
+                                     minutes=_first(codec_minutes, minutes), init=init_codec,
+                                     verbose=verbose)
         checkpoint.save_codec(codec_dir_path, model, cfg.features, cfg.codec,
                               provenance=provenance, metrics=metrics)
         print(f"codec saved to {codec_dir_path}: {metrics}")
