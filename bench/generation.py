@@ -155,7 +155,7 @@ def naive_baseline(generator, seed: Path, steps: int, probes: int) -> dict[str, 
     naive = float(np.sum(intercept + slope * every))
     sampling = GenerateOptions().sampling
     numpy_times = timed(lambda: generate_codes(generator.step_prior, prepared.codes, steps,
-                                               sampling, 0), 3)
+                                               sampling, np.random.default_rng(0)), 3)
     fast = median(numpy_times)
     return {"arch": generator.bundle.config.arch, "steps": steps, "seed_steps": t0,
             "probe_calls": probes, "naive_call_s_first": times[0], "naive_call_s_last": times[-1],
@@ -169,14 +169,13 @@ import json, os, resource, sys, time
 t_start = time.perf_counter()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 root, checkpoints, seed, warm = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
-sys.path.insert(0, root)
 import importlib.util
 spec = importlib.util.spec_from_file_location("app", os.path.join(root, "app.py"))
 app = importlib.util.module_from_spec(spec); sys.modules["app"] = app
 spec.loader.exec_module(app)
 from pathlib import Path
+from musicgen.checkpoint import find_checkpoints
 from musicgen.generate import GenerateOptions, Generator
-from musicgen.webui import find_checkpoints
 t_import = time.perf_counter()
 found = find_checkpoints(Path(checkpoints))
 generators = {arch: Generator.load(folder) for arch, folder in found.items()}
@@ -417,8 +416,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
 
+    from musicgen.checkpoint import find_checkpoints
     from musicgen.generate import Generator
-    from musicgen.webui import find_checkpoints
 
     found = find_checkpoints(args.checkpoints)
     if not found:

@@ -21,7 +21,7 @@ import numpy as np
 
 from musicgen import checkpoint
 from musicgen.codec import Codec, build_codec_model
-from musicgen.config import Preset, to_dict
+from musicgen.config import Preset, TrainConfig, to_dict
 from musicgen.data import (
     MelCache,
     TrackSplit,
@@ -33,6 +33,7 @@ from musicgen.data import (
     tiled_windows,
 )
 from musicgen.errors import InputError
+from musicgen.features import model_scale_db
 from musicgen.prior import build_prior
 
 
@@ -92,6 +93,15 @@ def fit_with_resume(model: keras.Model, train, heldout, *, epochs: int, work: Pa
                      time.perf_counter() - start, dict(history.history))
 
 
+def compile_for_training(model: keras.Model, t: TrainConfig, loss: Any,
+                         metrics: list[str] | None = None) -> None:
+    """The one training recipe (AdamW, the preset's learning rate and weight decay, gradients
+    clipped to norm 1), shared by `train` and `bench.training` so the benchmark times what
+    training runs."""
+    model.compile(optimizer=keras.optimizers.AdamW(t.learning_rate, weight_decay=t.weight_decay,
+                                                   clipnorm=1.0), loss=loss, metrics=metrics)
+
+
 def _provenance(split: TrackSplit, seconds: dict[str, float], extra: dict[str, Any]) -> dict:
     return {
         "train_tracks": len(split.train), "heldout_tracks": len(split.heldout),
@@ -112,16 +122,14 @@ def train_codec(cfg: Preset, train_mels: Sequence[np.ndarray], heldout_mels: Seq
     window = t.codec_window_steps * cfg.codec.frames_per_step
     keras.utils.set_random_seed(t.seed)
     model = build_codec_model(cfg.features, cfg.codec, seed=t.seed)
-    model.compile(optimizer=keras.optimizers.AdamW(t.learning_rate, weight_decay=t.weight_decay,
-                                                   clipnorm=1.0), loss="mse",
-                  metrics=["mse"])
+    compile_for_training(model, t, "mse", ["mse"])
     train = mel_pipeline(random_windows(train_mels, window, t.windows_per_epoch, t.seed),
                          cfg.features, t.batch_size, gain_db=t.gain_augment_db, seed=t.seed)
     heldout = mel_pipeline(tiled_windows(heldout_mels, window), cfg.features, t.batch_size)
     result = fit_with_resume(model, train, heldout, epochs=t.codec_epochs, work=work,
                              name="codec", patience=t.patience, minutes=minutes, verbose=verbose)
     mse = model.evaluate(heldout, verbose=0, return_dict=True)["mse"]
-    rmse_db = math.sqrt(mse) * (-cfg.features.floor_db / 2.0)
+    rmse_db = math.sqrt(mse) * model_scale_db(cfg.features)
     return model, {"codec_heldout_rmse_db": round(rmse_db, 3), "codec_epochs": result.epochs_run,
                    "codec_train_seconds": round(result.seconds, 1)}
 
@@ -133,9 +141,7 @@ def train_prior(cfg: Preset, train_codes: Sequence[np.ndarray],
     t, p = cfg.train, cfg.prior
     keras.utils.set_random_seed(t.seed)
     model = build_prior(p)
-    model.compile(optimizer=keras.optimizers.AdamW(t.learning_rate, weight_decay=t.weight_decay,
-                                                   clipnorm=1.0),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    compile_for_training(model, t, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     window = t.prior_window_steps + 1
     train = code_pipeline(random_windows(train_codes, window, t.windows_per_epoch, t.seed),
                           t.batch_size)

@@ -9,8 +9,9 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
+from musicgen.checkpoint import checkpoint_root, find_checkpoints
 from musicgen.generate import Generator
-from musicgen.webui import checkpoint_root, find_checkpoints, spectrogram_image
+from musicgen.spectrogram import spectrogram_image
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMETERS = ["seed_audio", "architecture", "temperature", "seconds", "top_k", "top_p",

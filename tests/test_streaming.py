@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from musicgen.audio import wav_bytes
 from musicgen.errors import InputError
 from musicgen.generate import GenerateOptions, Generator, StreamChunk
-from musicgen.webui import live_updates, wav_bytes
+from musicgen.webui import live_updates
 
 
 @pytest.fixture(scope="module")

@@ -245,7 +245,7 @@ class _UnitSampler:
             c.long_run_per_second * max(0.0, run_s - c.free_run_seconds))
         pick = draw(filter_logits(log_prob - cost, self.options.top_k, self.options.top_p),
                     self.rng)
-        if len(units) > 1:
+        if len(units) > 1 and self.prior is not None:  # without a prior nothing can agree
             self.decisions += 1
             self.agreed += int(pick == int(np.argmax(log_prob)))
         if decision.is_jump[pick]:
