@@ -10,6 +10,7 @@ import pytest
 from musicgen.checkpoint import read_meta
 from musicgen.generate import GenerateOptions, Generator
 from musicgen.metrics import longest_verbatim_run
+from musicgen.mixing import rms
 from musicgen.toymusic import arpeggio
 
 ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -41,11 +42,11 @@ def test_shipped_prior_generates(folder: Path) -> None:
                                                           random_seed=0))
         new = result.new_audio
         assert len(new) / sr == pytest.approx(3.0, abs=0.1)
-        assert np.sqrt(np.mean(new**2)) > 0.01, render  # audible
+        assert rms(new) > 1e-3, render  # not silence (-60 dBFS; the seed is levelled to -20)
         # not the seed again: no stretch of the seed's codes covers the whole continuation
-        assert longest_verbatim_run(result.codes, result.seed_codes) < len(result.codes) // 2
+        assert longest_verbatim_run(result.codes, result.seed_codes) < len(result.codes)
         tail = result.seed_audio[-len(new):]
-        assert np.sqrt(np.mean((new - tail) ** 2)) > 0.01, render
+        assert rms(new - tail) > 0.1 * rms(tail), render
 
 
 @pytest.mark.parametrize("folder", PRIORS, ids=[p.name for p in PRIORS])
