@@ -47,7 +47,8 @@ def page():
             browser.close()
 
 
-def test_upload_generate_hear_live_and_see_result(page, app_url: str, seed_wav: Path, tmp_path) -> None:
+def test_upload_generate_hear_live_and_see_result(page, app_url: str, seed_wav: Path,
+                                                  tmp_path) -> None:
     page.goto(app_url)
     page.get_by_role("button", name="Generate").wait_for(timeout=30_000)
     assert page.get_by_label("Seed's own sound").is_checked()  # the default Sound
