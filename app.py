@@ -21,14 +21,12 @@ from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
+from musicgen.checkpoint import checkpoint_root, find_checkpoints  # noqa: E402
 from musicgen.errors import CheckpointError, InputError  # noqa: E402
 from musicgen.generate import Generator  # noqa: E402
+from musicgen.options import PAGE_LIMITS, request_options  # noqa: E402
 from musicgen.webui import (  # noqa: E402
-    ARCH_LABELS,
-    checkpoint_root,
-    find_checkpoints,
     live_updates,
-    request_options,
     result_audio,
     result_info,
     result_spectrogram,
@@ -37,8 +35,9 @@ from musicgen.webui import (  # noqa: E402
 log = logging.getLogger("musicgen.app")
 
 APP_DIR = Path(__file__).resolve().parent
-MAX_SECONDS = 60.0
-MAX_ADAPT_STEPS = 200
+ARCH_LABELS = {"lstm": "LSTM", "gru": "GRU"}
+MAX_SECONDS = PAGE_LIMITS.max_seconds
+MAX_ADAPT_STEPS = PAGE_LIMITS.max_adapt_steps
 DESCRIPTION = """# musicgen: continue a piece of music
 
 Upload or record a few seconds of music (or pick an example below) and a small Conv1D +
@@ -68,8 +67,7 @@ def build_demo(generators: dict[str, Generator], examples: list[Path],
             raise gr.Error(f"architecture must be one of {archs}, got {architecture!r}")
         try:
             options = request_options(seconds, temperature, top_k, top_p, random_seed,
-                                      adapt_steps, render, max_seconds=MAX_SECONDS,
-                                      max_adapt_steps=MAX_ADAPT_STEPS)
+                                      adapt_steps, render, PAGE_LIMITS)
         except InputError as error:
             raise gr.Error(str(error)) from error
         return generators[architecture], options

@@ -30,10 +30,7 @@ import argparse
 import json
 import os
 import platform
-import resource
-import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -44,29 +41,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.cold_start import cold_start  # noqa: E402
+from bench.timing import ROOT, median, peak_rss_mb, timed  # noqa: E402
+from bench.vocoder_study import vocoder_study  # noqa: E402
+
 DEFAULT_SEED = ROOT / "examples" / "click-and-chords-120bpm.ogg"
 STAGES = ("seed_s", "encode_s", "prime_s", "sampling_s", "decode_s", "vocoder_s", "units_s",
           "total_s")
-
-
-def median(values: list[float]) -> float:
-    return float(statistics.median(values)) if values else float("nan")
-
-
-def timed(fn, repeats: int, warmups: int = 1) -> list[float]:
-    for _ in range(warmups):
-        fn()
-    out = []
-    for _ in range(repeats):
-        tic = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - tic)
-    return out
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
 # --------------------------------------------------------------------------- requests
@@ -155,160 +136,11 @@ def naive_baseline(generator, seed: Path, steps: int, probes: int) -> dict[str, 
     naive = float(np.sum(intercept + slope * every))
     sampling = GenerateOptions().sampling
     numpy_times = timed(lambda: generate_codes(generator.step_prior, prepared.codes, steps,
-                                               sampling, 0), 3)
+                                               sampling, np.random.default_rng(0)), 3)
     fast = median(numpy_times)
     return {"arch": generator.bundle.config.arch, "steps": steps, "seed_steps": t0,
             "probe_calls": probes, "naive_call_s_first": times[0], "naive_call_s_last": times[-1],
             "naive_total_s": naive, "numpy_total_s": fast, "speedup": naive / fast}
-
-
-# --------------------------------------------------------------------------- cold start
-
-_CHILD = r"""
-import json, os, resource, sys, time
-t_start = time.perf_counter()
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-root, checkpoints, seed, warm = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
-sys.path.insert(0, root)
-import importlib.util
-spec = importlib.util.spec_from_file_location("app", os.path.join(root, "app.py"))
-app = importlib.util.module_from_spec(spec); sys.modules["app"] = app
-spec.loader.exec_module(app)
-from pathlib import Path
-from musicgen.generate import GenerateOptions, Generator
-from musicgen.webui import find_checkpoints
-t_import = time.perf_counter()
-found = find_checkpoints(Path(checkpoints))
-generators = {arch: Generator.load(folder) for arch, folder in found.items()}
-t_loaded = time.perf_counter()
-if warm:
-    for generator in generators.values():
-        generator.warmup()
-t_ready = time.perf_counter()
-first = {}
-generator = generators.get("gru") or next(iter(generators.values()))
-for render in ("synth", "seed"):
-    tic = time.perf_counter()
-    generator.generate(seed, GenerateOptions(seconds=10, render=render, random_seed=1))
-    first[render] = time.perf_counter() - tic
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-print("RESULT " + json.dumps({"import_s": t_import - t_start, "load_s": t_loaded - t_import,
-      "warmup_s": t_ready - t_loaded, "first_request_s": first, "peak_rss_mb": rss,
-      "since_interpreter_loaded_s": t_loaded - t_start,
-      "since_interpreter_ready_s": t_ready - t_start,
-      "models": sorted(generators)}), flush=True)
-"""
-
-
-def _child_run(checkpoints: Path, seed: Path, warm: bool) -> dict[str, Any]:
-    """One fresh interpreter; process start -> loaded/ready measured from the parent side
-    (interpreter start-up included) plus the child's own breakdown."""
-    tic = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(ROOT), str(checkpoints),
-                           str(seed), "1" if warm else "0"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=900)
-    wall = time.perf_counter() - tic
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    if proc.returncode or not lines:
-        raise RuntimeError(f"cold-start child failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    data = json.loads(lines[-1][len("RESULT "):])
-    # interpreter start-up: the parent's wall minus everything the child timed itself
-    inside = (data["since_interpreter_ready_s"] + sum(data["first_request_s"].values()))
-    startup = max(0.0, wall - inside)
-    data["process_to_loaded_s"] = startup + data["since_interpreter_loaded_s"]
-    data["process_to_ready_s"] = startup + data["since_interpreter_ready_s"]
-    data["process_wall_s"] = wall
-    return data
-
-
-def cold_start(checkpoints: Path, seed: Path, runs: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"runs": runs}
-    for warm in (False, True):
-        results = [_child_run(checkpoints, seed, warm) for _ in range(runs)]
-        key = "warm" if warm else "cold"
-        out[key] = {
-            "process_to_loaded_s": median([r["process_to_loaded_s"] for r in results]),
-            "process_to_ready_s": median([r["process_to_ready_s"] for r in results]),
-            "import_s": median([r["import_s"] for r in results]),
-            "load_s": median([r["load_s"] for r in results]),
-            "warmup_s": median([r["warmup_s"] for r in results]),
-            "first_request_synth_10s_s": median([r["first_request_s"]["synth"]
-                                                 for r in results]),
-            "first_request_seed_10s_s": median([r["first_request_s"]["seed"]
-                                                for r in results]),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
-            "models": results[0]["models"],
-        }
-        print(f"  {key}: loaded {out[key]['process_to_loaded_s']:.2f} s, ready "
-              f"{out[key]['process_to_ready_s']:.2f} s, first synth 10 s request "
-              f"{out[key]['first_request_synth_10s_s']:.3f} s", flush=True)
-    return out
-
-
-# --------------------------------------------------------------------------- vocoder
-
-
-def _librosa_griffin_lim(magnitude, analyzer, iterations, momentum, rng, init_phase=None):
-    """The vocoder before this work: full-signal fast Griffin-Lim on librosa.stft/istft."""
-    import librosa
-
-    c = analyzer.config
-    bins, frames = magnitude.shape
-    angles = np.exp(2j * np.pi * rng.random((bins, frames))).astype(np.complex64)
-    length = (frames - 1) * c.hop_length
-    previous = np.zeros_like(angles)
-    alpha = momentum / (1.0 + momentum)
-    args = dict(hop_length=c.hop_length, n_fft=c.n_fft, window=analyzer.window, center=True,
-                length=length)
-    for _ in range(iterations):
-        audio = librosa.istft(magnitude * angles, **args)
-        rebuilt = analyzer.stft(audio)[:, :frames]
-        angles = rebuilt - alpha * previous
-        previous = rebuilt
-        angles = angles / (np.abs(angles) + 1e-8)
-    return librosa.istft(magnitude * angles, **args).astype(np.float32)
-
-
-def vocoder_study(generator, audio_path: Path, seconds: float, iterations: list[int],
-                  repeats: int) -> dict[str, Any]:
-    """Spectral convergence ||S - |STFT(x)||| / ||S|| and time against Griffin-Lim
-    iterations, on the codec's decoding of a real clip (S = the decoded mel's magnitude)."""
-    import dataclasses
-
-    from musicgen.audio import load_audio, normalise_loudness
-    from musicgen.generate import GenerateOptions
-    from musicgen.vocoder import griffin_lim, spectral_convergence
-
-    codec, analyzer = generator.codec, generator.codec.analyzer
-    audio = load_audio(str(audio_path), generator.sample_rate, max_seconds=seconds)
-    audio = normalise_loudness(audio, codec.features.loudness_dbfs)
-    log_mel = analyzer.log_mel(audio)
-    decoded = codec.decode(codec.encode_mel(log_mel))
-    magnitude = analyzer.log_mel_to_magnitude(decoded)
-    base = GenerateOptions().vocoder
-    rows = []
-    for n in iterations:
-        row: dict[str, Any] = {"iterations": n}
-        for label, block in (("blocks", base.block_seconds), ("whole", 0.0)):
-            config = dataclasses.replace(base, iterations=n, block_seconds=block)
-            out = griffin_lim(magnitude, analyzer, config, np.random.default_rng(0))
-            row[f"sc_{label}"] = spectral_convergence(magnitude, out, analyzer)
-            row[f"time_{label}_s"] = median(timed(
-                lambda c=config: griffin_lim(magnitude, analyzer, c, np.random.default_rng(0)),
-                repeats))
-        rows.append(row)
-    old = _librosa_griffin_lim(magnitude, analyzer, base.iterations, base.momentum,
-                               np.random.default_rng(0))
-    before = {
-        "iterations": base.iterations,
-        "sc": spectral_convergence(magnitude, old, analyzer),
-        "time_s": median(timed(lambda: _librosa_griffin_lim(
-            magnitude, analyzer, base.iterations, base.momentum, np.random.default_rng(0)),
-            repeats)),
-    }
-    return {"clip": str(audio_path), "seconds": len(audio) / generator.sample_rate,
-            "frames": int(magnitude.shape[1]), "default_iterations": base.iterations,
-            "rows": rows, "librosa_before": before}
 
 
 # --------------------------------------------------------------------------- report
@@ -417,8 +249,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
 
+    from musicgen.checkpoint import find_checkpoints
     from musicgen.generate import Generator
-    from musicgen.webui import find_checkpoints
 
     found = find_checkpoints(args.checkpoints)
     if not found:

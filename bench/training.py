@@ -1,9 +1,9 @@
 """Training throughput on this machine: `python -m bench.training`.
 
 For the codec and every prior under --checkpoints, the model is rebuilt from the checkpoint's
-own config (musicgen.codec.build_codec_model / musicgen.prior.build_prior) and compiled as
-musicgen.train compiles it (AdamW, learning rate, weight decay, clipnorm 1.0; MSE for the
-codec, sparse cross-entropy from logits for the prior). It then times `train_on_batch` on
+own config (musicgen.codec.build_codec_model / musicgen.prior.build_prior) and compiled by
+musicgen.train.compile_for_training, as training compiles it (the spectral loss for the codec,
+sparse cross-entropy from logits for the prior). It then times `train_on_batch` on
 random batches of the training shapes and ranges (codec: log-mel windows of
 `codec_window_steps` steps scaled to [-1, 1]; prior: code windows of `prior_window_steps`
 steps, codes in [0, codebook_size)) after --warmup batches, and reports the MEDIAN batch time
@@ -31,15 +31,6 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _compile(model, train_config, loss, metrics=None) -> None:
-    import keras
-
-    model.compile(optimizer=keras.optimizers.AdamW(train_config.learning_rate,
-                                                   weight_decay=train_config.weight_decay,
-                                                   clipnorm=1.0),
-                  loss=loss, metrics=metrics)
-
-
 def _time_batches(model, x, y, warmup: int, batches: int) -> list[float]:
     for _ in range(warmup):
         model.train_on_batch(x, y)
@@ -58,13 +49,15 @@ def bench_codec(folder: Path, train_config, warmup: int, batches: int,
     from musicgen.checkpoint import read_meta
     from musicgen.codec import build_codec_model
     from musicgen.config import CodecConfig, FeatureConfig, from_dict
+    from musicgen.train import codec_loss, compile_for_training
 
     meta = read_meta(folder)
     features = from_dict(FeatureConfig, meta["features"])
     config = from_dict(CodecConfig, meta["codec"])
     keras.utils.set_random_seed(0)
     model = build_codec_model(features, config)
-    _compile(model, train_config, "mse", ["mse"])
+    compile_for_training(model, train_config, codec_loss(features, train_config), ["mse"],
+                         learning_rate=train_config.codec_learning_rate)
     frames = train_config.codec_window_steps * config.frames_per_step
     rng = np.random.default_rng(0)
     x = rng.uniform(-1.0, 1.0, (batch_size, frames, features.n_mels)).astype(np.float32)
@@ -81,6 +74,7 @@ def bench_prior(folder: Path, train_config, warmup: int, batches: int,
     from musicgen.checkpoint import read_meta
     from musicgen.config import CodecConfig, FeatureConfig, PriorConfig, from_dict
     from musicgen.prior import build_prior
+    from musicgen.train import compile_for_training
 
     meta = read_meta(folder)
     config = from_dict(PriorConfig, meta["prior"])
@@ -88,7 +82,8 @@ def bench_prior(folder: Path, train_config, warmup: int, batches: int,
     codec = from_dict(CodecConfig, meta["codec"])
     keras.utils.set_random_seed(0)
     model = build_prior(config)
-    _compile(model, train_config, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    compile_for_training(model, train_config,
+                         keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     window = train_config.prior_window_steps
     rng = np.random.default_rng(0)
     codes = rng.integers(0, config.codebook_size, (batch_size, window + 1, config.levels),
@@ -124,9 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
 
-    from musicgen.checkpoint import read_meta
+    from musicgen.checkpoint import find_checkpoints, read_meta
     from musicgen.config import preset
-    from musicgen.webui import find_checkpoints
 
     train_config = preset(args.preset).train
     batch = args.batch_size or train_config.batch_size

@@ -1,6 +1,6 @@
 """Regenerate the demo's example seed clips (short mono OGG/Vorbis files at 22.05 kHz).
 
-    python examples/make_examples.py
+    python -m examples.make_examples
 
 The clips are synthesized with `musicgen.toymusic`, so they carry no licence question and
 have a clear pulse and harmony for the model to continue.
@@ -8,16 +8,14 @@ have a clear pulse and harmony for the model to continue.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing musicgen
+from musicgen.toymusic import arpeggio, click_and_chords
 
-from musicgen.toymusic import arpeggio, click_and_chords  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 SAMPLE_RATE = 22050
 

@@ -1,4 +1,4 @@
-"""Seed-audio loading and WAV writing.
+"""Seed-audio loading and WAV writing (to a file, or to bytes for the live player).
 
 Users upload or record seed clips in whatever format their device produces, so
 :func:`load_audio` accepts any common audio file (or Gradio's ``(rate, samples)``
@@ -11,10 +11,12 @@ last ``max_seconds`` are kept.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
 import stat
+import wave
 from collections import deque
 from pathlib import Path
 
@@ -25,7 +27,7 @@ import soxr
 
 from musicgen.errors import InputError
 
-__all__ = ["load_audio", "normalise_loudness", "write_wav"]
+__all__ = ["load_audio", "normalise_loudness", "to_int16", "wav_bytes", "write_wav"]
 
 _log = logging.getLogger(__name__)
 
@@ -368,3 +370,20 @@ def _finish(
             f"The seed is silent: {level}{where}; pick or record a clip with audible sound."
         )
     return mono
+
+
+def to_int16(audio: np.ndarray) -> np.ndarray:
+    """Float samples as 16-bit PCM (clipped to [-1, 1], NaN as 0)."""
+    return (np.clip(np.nan_to_num(audio), -1.0, 1.0) * 32767.0).round().astype(np.int16)
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """A streamed chunk as a complete 16-bit mono WAV: what a streaming gr.Audio output takes
+    (Gradio reads such bytes with the standard library and never rescales them)."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(int(sample_rate))
+        writer.writeframes(to_int16(audio).tobytes())
+    return buffer.getvalue()

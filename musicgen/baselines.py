@@ -183,22 +183,6 @@ class _LevelModel:
             out[t] = np.log2(self.prob(seq, t, order, discounts))
         return out
 
-    def distribution(
-        self, history: np.ndarray, order: int, discounts: Sequence[float]
-    ) -> np.ndarray:
-        """Full distribution over the K codes after ``history`` (its last order-1 codes)."""
-        K = self.K
-        h = history[max(0, history.size - (order - 1)) :]
-        w = np.arange(K, dtype=np.int64)
-        p = np.full(K, 1.0 / K)
-        for n in range(1, h.size + 2):
-            ctx = 0
-            for code in h[h.size - (n - 1) :] if n > 1 else ():
-                ctx = ctx * K + int(code)
-            st = self.stats(np.full(K, ctx, dtype=np.int64), w, n)
-            p = st.prob(self.counts[n - 1], discounts[n - 1], p)
-        return p
-
 
 @dataclass
 class NgramBaseline:
@@ -266,13 +250,6 @@ class NgramBaseline:
     def _check_fitted(self) -> None:
         if not self._levels:
             raise RuntimeError("NgramBaseline is not fitted; call fit() first")
-
-    def distribution(self, level: int, history: Sequence[int]) -> np.ndarray:
-        """Probabilities over the K codes of ``level`` after ``history`` (its earlier codes)."""
-        self._check_fitted()
-        return self._levels[level].distribution(
-            np.asarray(history, dtype=np.int64).reshape(-1), self.order, self.discounts[level]
-        )
 
     def log2_probs(self, track: np.ndarray) -> np.ndarray:
         """log2 p of every code of one [T, L] track, shape [T, L]."""

@@ -2,13 +2,15 @@
 
 The JSON carries a format version, every config needed to rebuild the model, training
 provenance and metrics. A prior's folder names the codec folder it was trained on (relative
-path + SHA-256), because one codec serves every prior trained on a corpus.
+path + SHA-256), because one codec serves every prior trained on a corpus. The app and the
+benchmarks find prior folders with `find_checkpoints`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -21,7 +23,14 @@ import numpy as np
 from musicgen import codec as codec_module
 from musicgen import prior as prior_module  # noqa: F401  (registers the prior's layers)
 from musicgen.codec import Codec
-from musicgen.config import CodecConfig, FeatureConfig, PriorConfig, from_dict, to_dict
+from musicgen.config import (
+    ARCHITECTURES,
+    CodecConfig,
+    FeatureConfig,
+    PriorConfig,
+    from_dict,
+    to_dict,
+)
 from musicgen.errors import CheckpointError, InputError
 
 FORMAT_VERSION = 1
@@ -32,6 +41,8 @@ DECODER_FILE = "decoder.keras"
 CODEBOOKS_FILE = "codebooks.npy"
 CODEC_FILES = (ENCODER_FILE, DECODER_FILE, CODEBOOKS_FILE)
 PRIOR_FILE = "prior.keras"
+
+log = logging.getLogger(__name__)
 
 
 def codec_digest(folder: Path) -> str:
@@ -199,3 +210,30 @@ def load_prior(folder: str | os.PathLike) -> PriorBundle:
     if config.levels != codec.config.levels or config.codebook_size != codec.config.codebook_size:
         raise CheckpointError(f"{folder.name} does not match its codec's levels/codebook size")
     return PriorBundle(folder, config, _load_keras(folder / PRIOR_FILE), codec, meta)
+
+
+def checkpoint_root(app_dir: Path) -> Path:
+    """`$MUSICGEN_CHECKPOINTS`, else `checkpoints/` next to the app."""
+    return Path(os.environ.get("MUSICGEN_CHECKPOINTS") or app_dir / "checkpoints")
+
+
+def find_checkpoints(root: Path) -> dict[str, Path]:
+    """Prior folders (`prior-*` holding musicgen.json) under `root`, keyed by their arch.
+
+    When two folders share an arch, `prior-<arch>` wins, else the first by name.
+    """
+    found: dict[str, Path] = {}
+    for folder in sorted(Path(root).glob("prior-*")):
+        meta_path = folder / "musicgen.json"
+        if not meta_path.is_file():
+            continue
+        try:
+            arch = json.loads(meta_path.read_text())["prior"]["arch"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.warning("skipping %s: unreadable musicgen.json (%s)", folder, error)
+            continue
+        if arch not in ARCHITECTURES:
+            log.warning("skipping %s: unknown arch %r", folder, arch)
+        elif arch not in found or folder.name == f"prior-{arch}":
+            found[arch] = folder
+    return found

@@ -1,4 +1,4 @@
-"""python -m musicgen train | generate | evaluate"""
+"""python -m musicgen train | generate | evaluate | corpus"""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from musicgen.config import ARCHITECTURES, PRESETS
+from musicgen.corpus.debian import PACKAGES
 from musicgen.errors import CheckpointError, InputError
 
 
@@ -82,12 +84,24 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="store the figures in the checkpoint's musicgen.json")
 
 
+def _add_corpus(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("corpus", help="index the installed Debian music packages",
+                       description="Index the installed corpus packages into OUT/manifest.json "
+                       "(tracks, licences, train/held-out split). Install them first with "
+                       "scripts/install_corpus.sh; nothing is downloaded.")
+    p.add_argument("--out", default="data/corpus", help="output folder (default data/corpus)")
+    p.add_argument("--heldout-fraction", type=float, default=0.15)
+    p.add_argument("--packages", nargs="+", default=list(PACKAGES),
+                   help="Debian packages to index (default: the four corpus packages)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="musicgen", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_generate(sub)
     _add_evaluate(sub)
+    _add_corpus(sub)
     return parser
 
 
@@ -150,9 +164,17 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         update_metrics(args.checkpoint, {"evaluate": report})
 
 
+def _run_corpus(args: argparse.Namespace) -> None:
+    from musicgen.corpus import prepare_corpus
+
+    manifest = prepare_corpus(Path(args.out), args.packages, args.heldout_fraction)
+    print(f"wrote {manifest}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    runners = {"train": _run_train, "generate": _run_generate, "evaluate": _run_evaluate}
+    runners = {"train": _run_train, "generate": _run_generate, "evaluate": _run_evaluate,
+               "corpus": _run_corpus}
     try:
         runners[args.command](args)
     except (InputError, CheckpointError) as error:

@@ -230,13 +230,6 @@ class Codec:
         if self.codebooks.shape != expected:
             raise ValueError(f"codebooks must be {expected}, got {self.codebooks.shape}")
 
-    @classmethod
-    def from_autoencoder(cls, features: FeatureConfig, config: CodecConfig,
-                         model: keras.Model) -> Codec:
-        """The inference view of the trainable model from `build_codec_model`."""
-        return cls(features, config, model.get_layer("encoder"), model.get_layer("decoder"),
-                   np.asarray(model.get_layer("rvq").codebooks))
-
     @property
     def samples_per_step(self) -> int:
         return self.features.hop_length * self.config.frames_per_step

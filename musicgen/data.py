@@ -1,4 +1,5 @@
-"""Training data: find audio, split by track, cache log-mels, and build tf.data pipelines."""
+"""Training data: resolve the split (`tracks.py`, a corpus manifest), cache log-mels, and build
+tf.data pipelines."""
 
 from __future__ import annotations
 
@@ -15,55 +16,15 @@ from tqdm import tqdm
 
 from musicgen.audio import load_audio, normalise_loudness
 from musicgen.config import FeatureConfig, to_dict
+from musicgen.corpus.manifest import tracks_for
 from musicgen.errors import InputError
-from musicgen.features import MelAnalyzer
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".webm")
-
-
-@dataclass(frozen=True)
-class TrackSplit:
-    train: list[Path]
-    heldout: list[Path]
-
-
-def discover_audio(sources: Sequence[str | os.PathLike]) -> list[Path]:
-    """Audio files from folders (recursive) and files, sorted and without repeats."""
-    found: set[Path] = set()
-    for source in sources:
-        path = Path(source)
-        if path.is_dir():
-            found.update(p for p in path.rglob("*")
-                         if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-        elif path.is_file():
-            found.add(path)
-        else:
-            raise InputError(f"no such file or folder: {path}")
-    if not found:
-        raise InputError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) found in "
-                         f"{', '.join(map(str, sources))}")
-    return sorted(found)
-
-
-def _track_key(path: Path) -> str:
-    return hashlib.sha1(path.name.encode()).hexdigest()
-
-
-def split_by_track(paths: Sequence[Path], heldout_fraction: float) -> TrackSplit:
-    """Deterministic split by file (never by time within a track): held-out music is unseen."""
-    if len(paths) < 2:
-        raise InputError("training needs at least 2 audio files: one is held out to choose the "
-                         "best weights and measure generalisation")
-    ordered = sorted(paths, key=_track_key)
-    count = min(len(paths) - 1, max(1, round(heldout_fraction * len(paths))))
-    return TrackSplit(train=sorted(ordered[count:]), heldout=sorted(ordered[:count]))
+from musicgen.features import MelAnalyzer, to_model_scale
+from musicgen.tracks import TrackSplit, discover_audio, split_by_track
 
 
 def resolve_split(sources: Sequence[str | os.PathLike], heldout_fraction: float) -> TrackSplit:
     """A corpus manifest (JSON with a split per track) or folders/files split by track."""
     if len(sources) == 1 and str(sources[0]).endswith(".json"):
-        from musicgen.corpus import tracks_for
-
         try:
             split = TrackSplit(tracks_for(Path(sources[0]), "train"),
                                tracks_for(Path(sources[0]), "heldout"))
@@ -165,7 +126,6 @@ def tiled_windows(sequences: Sequence[np.ndarray], window: int,
 def mel_pipeline(dataset: tf.data.Dataset, features: FeatureConfig, batch: int,
                  gain_db: float = 0.0, seed: int = 0) -> tf.data.Dataset:
     """Scaled log-mel windows as (input, target); gain augmentation shifts the level in dB."""
-    half = -features.floor_db / 2.0
 
     # Plain tensor code: no autograph, which re-reads the source file when tracing and so
     # breaks a long run whose source is edited meanwhile.
@@ -174,7 +134,7 @@ def mel_pipeline(dataset: tf.data.Dataset, features: FeatureConfig, batch: int,
         if gain_db > 0:
             unit = tf.cast(r % 10001, tf.float32) / 10000.0
             mel = tf.maximum(mel + (2.0 * unit - 1.0) * gain_db, features.floor_db)
-        x = (mel + half) / half
+        x = to_model_scale(mel, features)
         return x, x
 
     gains = tf.data.Dataset.random(seed=seed + 7, rerandomize_each_iteration=True)

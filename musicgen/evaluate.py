@@ -25,10 +25,9 @@ from musicgen.codec import Codec
 from musicgen.data import MelCache, resolve_split
 from musicgen.errors import InputError
 from musicgen.generate import GenerateOptions, Generator
+from musicgen.metrics import CLEAR_PULSE
 from musicgen.mixing import rms
-from musicgen.units import render_seed
-
-CLEAR_PULSE = 0.3  # seeds whose pulse clarity is at least this count for "tempo kept"
+from musicgen.sampler import log_normalizer
 
 
 @dataclass(frozen=True)
@@ -72,10 +71,8 @@ def prior_bits(generator: Generator, tracks: Sequence[np.ndarray]) -> float:
             continue
         logits = np.asarray(generator.bundle.model([codes[None, :-1], codes[None, 1:]],
                                                    training=False), np.float64)[0]
-        peak = logits.max(-1, keepdims=True)
-        log_norm = peak[..., 0] + np.log(np.exp(logits - peak).sum(-1))
         chosen = np.take_along_axis(logits, codes[1:, :, None].astype(np.int64), -1)[..., 0]
-        total += float((log_norm - chosen).sum())
+        total += float((log_normalizer(logits) - chosen).sum())
         steps += len(codes) - 1
     return total / steps / math.log(2)
 
@@ -156,47 +153,38 @@ def generation_report(generator: Generator, clips: Sequence[SeedClip],
                       config: EvaluationConfig) -> dict[str, dict[str, float]]:
     sr = generator.sample_rate
     sps = generator.codec.steps_per_second
-    variants: list[tuple[str, str, int]] = [("synth", "synth", 0), ("seed", "seed", 0),
-                                            ("seed, uniform prior", "uniform", 0)]
+    # (row name, render, adaptation steps, uniform prior): every row is one `generate` call
+    variants: list[tuple[str, str, int, bool]] = [("synth", "synth", 0, False),
+                                                  ("seed", "seed", 0, False),
+                                                  ("seed, uniform prior", "seed", 0, True)]
     if config.adapt_steps:
-        variants += [(f"seed, adapt {config.adapt_steps}", "seed", config.adapt_steps),
-                     (f"synth, adapt {config.adapt_steps}", "synth", config.adapt_steps)]
-    rows: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in variants}
+        variants += [(f"seed, adapt {config.adapt_steps}", "seed", config.adapt_steps, False),
+                     (f"synth, adapt {config.adapt_steps}", "synth", config.adapt_steps, False)]
+    rows: dict[str, list[dict[str, float]]] = {name: [] for name, *_ in variants}
     rows["true continuation"] = []
-    seams: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+    seams: dict[str, list[float]] = {name: [] for name, *_ in variants}
     for i, clip in enumerate(tqdm(clips, desc="generation", unit="seed")):
         truth_row = clip_metrics(clip.truth, clip, sr)
         truth_row.update(jumps_per_10s=0.0, longest_verbatim_s=float("nan"), render_s=math.nan)
         rows["true continuation"].append(truth_row)
-        for name, render, adapt in variants:
+        for name, render, adapt, uniform in variants:
             options = GenerateOptions(seconds=config.new_seconds, temperature=config.temperature,
-                                      random_seed=config.random_seed + i,
-                                      render="seed" if render == "uniform" else render,
-                                      adapt_steps=adapt)
+                                      random_seed=config.random_seed + i, render=render,
+                                      adapt_steps=adapt, uniform_prior=uniform)
             tic = time.perf_counter()
-            if render == "uniform":
-                seed = generator.prepare_seed((sr, clip.seed))
-                steps = math.ceil(config.new_seconds * sps)
-                out = render_seed(None, generator.codec, seed, steps, options.sampling,
-                                  options.random_seed, options.context_seconds)
-                audio, join, codes, joins = out.audio, out.join_sample, out.codes, out.jumps
-                seed_audio, seed_codes, pairs = seed.audio, seed.codes, out.source_pairs
-            else:
-                result = generator.generate((sr, clip.seed), options)
-                audio, join, codes = (result.audio, int(round(result.join_seconds * sr)),
-                                      result.codes)
-                joins, seed_codes = result.joins, result.seed_codes
-                seed_audio, pairs = result.seed_audio, result.source_pairs
+            result = generator.generate((sr, clip.seed), options)
             elapsed = time.perf_counter() - tic
+            audio, joins = result.audio, result.joins
+            join = int(round(result.join_seconds * sr))
             new = audio[join: join + int(config.new_seconds * sr)]
             row = clip_metrics(new, clip, sr)
             new_joins = [j for j in joins if j > join]
-            row.update(
-                jumps_per_10s=metrics.jumps_per_10s(len(new_joins), len(new) / sr),
-                longest_verbatim_s=metrics.longest_verbatim_run(codes, seed_codes) / sps,
-                render_s=elapsed)
-            if pairs is not None:  # joins of seed audio: against the seed where it plays on
-                excess = metrics.splice_excess_values(audio, sr, joins, seed_audio, pairs)
+            verbatim = metrics.longest_verbatim_run(result.codes, result.seed_codes)
+            row.update(jumps_per_10s=metrics.jumps_per_10s(len(new_joins), len(new) / sr),
+                       longest_verbatim_s=verbatim / sps, render_s=elapsed)
+            if result.source_pairs is not None:  # seed audio: against the seed playing on
+                excess = metrics.splice_excess_values(audio, sr, joins, result.seed_audio,
+                                                      result.source_pairs)
             else:  # synthesized: against the output's own level 30 ms either side
                 d = int(0.03 * sr)
                 excess = metrics.splice_excess_values(audio, sr, joins, audio,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import librosa
 import numpy as np
@@ -53,10 +54,18 @@ class MelAnalyzer:
         return np.sqrt(linear).astype(np.float32)
 
 
-def to_model_scale(log_mel_db: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    """Map dB in [floor, 0] to about [-1, 1], the range the codec trains on."""
-    half = -config.floor_db / 2.0
-    return ((np.asarray(log_mel_db, np.float32) + half) / half).astype(np.float32)
+def model_scale_db(config: FeatureConfig) -> float:
+    """dB per model-scale unit: dB in [floor, 0] maps to [-1, 1] as (dB + half) / half."""
+    return -config.floor_db / 2.0
+
+
+def to_model_scale(log_mel_db: Any, config: FeatureConfig) -> Any:
+    """Map dB in [floor, 0] to about [-1, 1], the range the codec trains on. Takes NumPy
+    arrays (returned as float32) and float32 tensors (inside a tf.data pipeline) alike."""
+    half = model_scale_db(config)
+    if isinstance(log_mel_db, (np.ndarray, np.generic, list, tuple)):
+        log_mel_db = np.asarray(log_mel_db, np.float32)
+    return (log_mel_db + half) / half
 
 
 # A full-scale sine measures about +33 dB in this log-mel (the STFT is not normalised), and
@@ -70,7 +79,7 @@ def from_model_scale(scaled: np.ndarray, config: FeatureConfig) -> np.ndarray:
     Not capped at 0 dB: v1 did, which flattened every cell above it (5% of cells, the
     harmonics and onsets of each frame's peak) and made decoded audio sound smeared.
     """
-    half = -config.floor_db / 2.0
+    half = model_scale_db(config)
     db = np.asarray(scaled, np.float32) * half - half
     return np.clip(db, config.floor_db, CEILING_DB).astype(np.float32)
 

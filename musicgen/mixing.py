@@ -29,10 +29,26 @@ def rms(audio: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
 
 
-def finalize(audio: np.ndarray, peak: float = 0.98) -> np.ndarray:
+PEAK = 0.98  # the loudest sample an output may have
+
+
+def _finite(audio: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(np.asarray(audio, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def finalize(audio: np.ndarray, peak: float = PEAK) -> np.ndarray:
     """Finite, float32, and never clipped: scale the whole file down if its peak is too high."""
-    audio = np.nan_to_num(np.asarray(audio, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    audio = _finite(audio)
     top = float(np.max(np.abs(audio))) if audio.size else 0.0
     if top > peak:
         audio = audio * (peak / top)
     return audio.astype(np.float32)
+
+
+def clip_peak(piece: np.ndarray, peak: float = PEAK) -> np.ndarray:
+    """A streamed piece made safe without seeing the rest: finite, float32, clipped at `peak`
+    (where `finalize` would instead scale the whole file, which a stream cannot)."""
+    piece = _finite(piece)
+    if piece.size and float(np.max(np.abs(piece))) > peak:
+        piece = np.clip(piece, -peak, peak)
+    return piece.astype(np.float32, copy=False)

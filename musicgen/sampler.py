@@ -54,14 +54,26 @@ def filter_logits(logits: np.ndarray, top_k: int = 0, top_p: float = 1.0) -> np.
     return logits
 
 
+def draw(scores: np.ndarray, rng: np.random.Generator) -> int:
+    """One index drawn from softmax(scores) by inverting its CDF with one uniform number
+    (scores already scaled and filtered; -inf never drawn)."""
+    probs = np.exp(scores - scores.max())
+    cdf = np.cumsum(probs)
+    return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"),
+                   len(cdf) - 1))
+
+
 def sample_logits(logits: np.ndarray, options: SamplingOptions, rng: np.random.Generator) -> int:
     """Draw one index from softmax(logits / T) after top-k/top-p filtering."""
     scaled = filter_logits(np.asarray(logits, np.float64) / options.temperature,
                            options.top_k, options.top_p)
-    probs = np.exp(scaled - scaled.max())
-    cdf = np.cumsum(probs)
-    return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"),
-                   len(cdf) - 1))
+    return draw(scaled, rng)
+
+
+def log_normalizer(logits: np.ndarray) -> np.ndarray:
+    """log(sum(exp(logits))) over the last axis, computed stably (minus the peak first)."""
+    peak = logits.max(-1, keepdims=True)
+    return peak[..., 0] + np.log(np.exp(logits - peak).sum(-1))
 
 
 @dataclass
@@ -72,10 +84,6 @@ class PriorState:
     positions: list[int]
     h: np.ndarray
     c: np.ndarray | None  # LSTM cell state; None for GRU
-
-    def copy(self) -> PriorState:
-        return PriorState([b.copy() for b in self.buffers], list(self.positions), self.h.copy(),
-                          None if self.c is None else self.c.copy())
 
 
 @dataclass
@@ -181,17 +189,15 @@ class StepPrior:
         lower = np.cumsum(embedded, axis=1) - embedded
         z = np.maximum(np.einsum("nlu,luh->nlh", h + lower, self.w1) + self.b1, 0.0)
         logits = np.einsum("nlh,lhk->nlk", z, self.w2) + self.b2
-        peak = logits.max(-1, keepdims=True)
-        log_norm = peak[..., 0] + np.log(np.exp(logits - peak).sum(-1))
         chosen = np.take_along_axis(logits, candidates[..., None], -1)[..., 0]
-        return (chosen - log_norm).sum(-1)
+        return (chosen - log_normalizer(logits)).sum(-1)
 
 
 def generate_codes(prior: StepPrior, seed_codes: np.ndarray, steps: int,
-                   options: SamplingOptions, random_seed: int) -> np.ndarray:
-    """Prime on the seed's codes, then sample `steps` new steps [steps, L]; reproducible."""
+                   options: SamplingOptions, rng: np.random.Generator) -> np.ndarray:
+    """Prime on the seed's codes, then sample `steps` new steps [steps, L]; the same `rng`
+    state gives the same codes."""
     options.validate()
-    rng = np.random.default_rng(random_seed)
     state, h = prior.prime(seed_codes)
     out = np.empty((steps, prior.config.levels), np.int64)
     for t in range(steps):

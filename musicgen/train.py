@@ -21,7 +21,7 @@ import numpy as np
 
 from musicgen import checkpoint
 from musicgen.codec import Codec, build_codec_model, spectral_loss
-from musicgen.config import Preset, to_dict
+from musicgen.config import FeatureConfig, Preset, TrainConfig, to_dict
 from musicgen.data import (
     MelCache,
     TrackSplit,
@@ -33,6 +33,7 @@ from musicgen.data import (
     tiled_windows,
 )
 from musicgen.errors import InputError
+from musicgen.features import model_scale_db
 from musicgen.prior import build_prior
 
 
@@ -92,6 +93,22 @@ def fit_with_resume(model: keras.Model, train, heldout, *, epochs: int, work: Pa
                      time.perf_counter() - start, dict(history.history))
 
 
+def compile_for_training(model: keras.Model, t: TrainConfig, loss: Any,
+                         metrics: list[str] | None = None,
+                         learning_rate: float | None = None) -> None:
+    """The one training recipe (AdamW, the preset's learning rate and weight decay, gradients
+    clipped to norm 1), shared by `train` and `bench.training` so the benchmark times what
+    training runs. `learning_rate` overrides the preset's (the codec's fine-tuning rate)."""
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate or t.learning_rate,
+                                                   weight_decay=t.weight_decay, clipnorm=1.0),
+                  loss=loss, metrics=metrics)
+
+
+def codec_loss(features: FeatureConfig, t: TrainConfig) -> Any:
+    """The codec's reconstruction loss with the preset's weights (see `spectral_loss`)."""
+    return spectral_loss(features.floor_db, t.codec_delta_weight, t.codec_linear_weight)
+
+
 def _provenance(split: TrackSplit, seconds: dict[str, float], extra: dict[str, Any]) -> dict:
     return {
         "train_tracks": len(split.train), "heldout_tracks": len(split.heldout),
@@ -132,18 +149,15 @@ def train_codec(cfg: Preset, train_mels: Sequence[np.ndarray], heldout_mels: Seq
     model = build_codec_model(cfg.features, cfg.codec, seed=t.seed)
     if init is not None:
         warm_start_codec(model, cfg, init)
-    loss = spectral_loss(cfg.features.floor_db, t.codec_delta_weight, t.codec_linear_weight)
-    rate = t.codec_learning_rate or t.learning_rate
-    model.compile(optimizer=keras.optimizers.AdamW(rate, weight_decay=t.weight_decay,
-                                                   clipnorm=1.0), loss=loss,
-                  metrics=["mse"])
+    compile_for_training(model, t, codec_loss(cfg.features, t), ["mse"],
+                         learning_rate=t.codec_learning_rate)
     train = mel_pipeline(random_windows(train_mels, window, t.windows_per_epoch, t.seed),
                          cfg.features, t.batch_size, gain_db=t.gain_augment_db, seed=t.seed)
     heldout = mel_pipeline(tiled_windows(heldout_mels, window), cfg.features, t.batch_size)
     result = fit_with_resume(model, train, heldout, epochs=t.codec_epochs, work=work,
                              name="codec", patience=t.patience, minutes=minutes, verbose=verbose)
     mse = model.evaluate(heldout, verbose=0, return_dict=True)["mse"]
-    rmse_db = math.sqrt(mse) * (-cfg.features.floor_db / 2.0)
+    rmse_db = math.sqrt(mse) * model_scale_db(cfg.features)
     return model, {"codec_heldout_rmse_db": round(rmse_db, 3), "codec_epochs": result.epochs_run,
                    "codec_train_seconds": round(result.seconds, 1)}
 
@@ -155,9 +169,7 @@ def train_prior(cfg: Preset, train_codes: Sequence[np.ndarray],
     t, p = cfg.train, cfg.prior
     keras.utils.set_random_seed(t.seed)
     model = build_prior(p)
-    model.compile(optimizer=keras.optimizers.AdamW(t.learning_rate, weight_decay=t.weight_decay,
-                                                   clipnorm=1.0),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    compile_for_training(model, t, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     window = t.prior_window_steps + 1
     train = code_pipeline(random_windows(train_codes, window, t.windows_per_epoch, t.seed),
                           t.batch_size)

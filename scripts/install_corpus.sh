@@ -20,4 +20,4 @@ $SUDO apt-get update
 $SUDO env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y --no-install-recommends "${PACKAGES[@]}"
 
-"$PYTHON" -m musicgen.corpus --out data/corpus
+"$PYTHON" -m musicgen corpus --out data/corpus

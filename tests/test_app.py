@@ -9,8 +9,9 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
+from musicgen.checkpoint import checkpoint_root, find_checkpoints
 from musicgen.generate import Generator
-from musicgen.webui import checkpoint_root, find_checkpoints, spectrogram_image
+from musicgen.spectrogram import spectrogram_image
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMETERS = ["seed_audio", "architecture", "temperature", "seconds", "top_k", "top_p",
@@ -85,9 +86,16 @@ def test_only_seed_uses_defaults(client, generators, seed_wav: Path) -> None:
     assert abs(info["new_seconds"] - 10.0) <= step_s + 1e-3
 
 
-def test_synthesized_render(client, seed_wav: Path) -> None:
+def test_synthesized_render(client, generators, seed_wav: Path) -> None:
+    """render="synth" over HTTP: one second of new, audible audio after the seed's tail,
+    made by the synthesized renderer (the seed renderer would report its beat analysis)."""
     audio_path, _, info = call(client, seed_wav, seconds=1, render="synth", random_seed=1)
-    assert info["render"] == "synth" and sf.info(audio_path).duration > 1.0
+    audio, sr = sf.read(audio_path)
+    step_s = generators["gru"].codec.samples_per_step / sr
+    new = audio[int(round(info["join_seconds"] * sr)):]
+    assert abs(len(new) / sr - 1.0) <= step_s + 1 / sr
+    assert np.sqrt(np.mean(new**2)) > 0.01  # audible, not a silent tail
+    assert info["render"] == "synth" and "beat_mode" not in info
 
 
 def test_bad_file_is_a_clear_error_and_server_stays_up(client, seed_wav, tmp_path) -> None:

@@ -40,6 +40,15 @@ def _sample_second_order(P2: np.ndarray, T: int, rng: np.random.Generator) -> np
     return x
 
 
+def next_distribution(model: NgramBaseline, level: int, history) -> np.ndarray:
+    """p(next code | history) for every code, read through the public log2_probs."""
+    levels = len(model.discounts)
+    tracks = np.zeros((model.K, len(history) + 1, levels), np.int64)
+    tracks[:, : len(history), level] = history
+    tracks[:, -1, level] = np.arange(model.K)
+    return np.array([2.0 ** model.log2_probs(track)[-1, level] for track in tracks])
+
+
 @pytest.mark.parametrize("order", [1, 2, 3])
 def test_distributions_normalise_and_are_positive(order: int) -> None:
     rng = np.random.default_rng(0)
@@ -53,7 +62,7 @@ def test_distributions_normalise_and_are_positive(order: int) -> None:
     histories = [[], [int(seen[5])], [int(seen[5]), int(seen[6])], [511, 510], [0, 1, 2, 3]]
     for level in (0, 1):
         for history in histories:
-            p = model.distribution(level, history)
+            p = next_distribution(model, level, history)
             assert p.shape == (K,)
             assert p.sum() == pytest.approx(1.0, abs=1e-9)
             assert p.min() > 0
@@ -66,16 +75,16 @@ def test_distribution_exhaustive_small_k_and_matches_log2_probs() -> None:
     tracks.append(np.array([[0], [0], [0], [1]]))  # short track
     model = NgramBaseline().fit(tracks, K, 3)
     for a in range(K):
-        assert model.distribution(0, [a]).sum() == pytest.approx(1.0, abs=1e-12)
+        assert next_distribution(model, 0, [a]).sum() == pytest.approx(1.0, abs=1e-12)
         for b in range(K):
-            p = model.distribution(0, [a, b])
+            p = next_distribution(model, 0, [a, b])
             assert p.sum() == pytest.approx(1.0, abs=1e-12)
             assert p.min() > 0
     # Per-step log-probs agree with the full distributions, including the first steps.
     track = tracks[0]
     lp = model.log2_probs(track)
     for t in range(6):
-        p = model.distribution(0, track[:t, 0])
+        p = next_distribution(model, 0, track[:t, 0])
         assert lp[t, 0] == pytest.approx(np.log2(p[track[t, 0]]))
 
 

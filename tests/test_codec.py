@@ -55,7 +55,8 @@ def test_codec_learns_and_keeps_codes_alive() -> None:
     after = model.evaluate(batch, batch, verbose=0)
     assert after < 0.5 * before
 
-    codec = Codec.from_autoencoder(cfg.features, codec_cfg, model)
+    codec = Codec(cfg.features, codec_cfg, model.get_layer("encoder"), model.get_layer("decoder"),
+                  np.asarray(model.get_layer("rvq").codebooks))
     codes = codec.encode(0.3 * arpeggio(6, sr, seed=2))
     frames = len(analyzer.log_mel(0.3 * arpeggio(6, sr, seed=2)))
     assert codes.shape == (-(-frames // codec_cfg.frames_per_step), codec_cfg.levels)

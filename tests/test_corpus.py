@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -10,26 +11,37 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from musicgen import corpus
+from musicgen import corpus, tracks
+from musicgen.cli import build_parser
+from musicgen.cli import main as cli_main
 from musicgen.corpus import (
     PACKAGES,
     Track,
     assign_splits,
+    debian,
+    licences,
     load_manifest,
+    manifest,
     prepare_corpus,
     split_of,
     tracks_for,
 )
 from musicgen.errors import InputError
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def test_packages_are_the_four_corpus_packages():
-    assert PACKAGES == (
-        "wesnoth-1.16-music",
-        "warzone2100-music",
-        "ufoai-music",
-        "nexuiz-music",
-    )
+
+def test_the_install_script_installs_what_the_corpus_command_indexes():
+    """scripts/install_corpus.sh and `python -m musicgen corpus` name the same packages, and
+    the shipped models were trained on exactly those."""
+    script = (ROOT / "scripts" / "install_corpus.sh").read_text()
+    installed = re.search(r"^PACKAGES=\((.*?)\)", script, re.M).group(1).split()
+    indexed = build_parser().parse_args(["corpus"]).packages
+    assert installed == indexed == list(PACKAGES)
+    assert "-m musicgen corpus" in script
+    for prior in sorted((ROOT / "checkpoints").glob("prior-*")):
+        trained_on = json.loads((prior / "musicgen.json").read_text())["provenance"]["packages"]
+        assert sorted(trained_on) == sorted(PACKAGES), prior.name
 
 
 # ------------------------------------------------------------------------------------ split
@@ -60,7 +72,7 @@ def test_split_of_depends_on_package_and_file_name_not_folder():
 
 def test_split_hash_is_pinned():
     # SHA-256 of "pkg/track.ogg": identical on every machine and Python (no salted hash()).
-    assert corpus._hash_unit("pkg/track.ogg") == pytest.approx(0.20698, abs=1e-5)
+    assert tracks.hash_unit("pkg/track.ogg") == pytest.approx(0.20698, abs=1e-5)
     assert split_of(Path("/a/track.ogg"), 0.21, package="pkg") == "heldout"
     assert split_of(Path("/b/track.ogg"), 0.20, package="pkg") == "train"
 
@@ -76,7 +88,7 @@ def test_assign_splits_holds_out_at_least_one_track_per_package():
     paths = [Path(f"/x/{name}.ogg") for name in ("a", "b", "c")]
     splits = assign_splits("pkg", paths, heldout_fraction=1e-12)
     assert list(splits.values()).count("heldout") == 1
-    chosen = min(paths, key=lambda p: corpus._hash_unit(f"pkg/{p.name}"))
+    chosen = min(paths, key=lambda p: tracks.hash_unit(f"pkg/{p.name}"))
     assert splits[chosen] == "heldout"
     assert assign_splits("pkg", paths, heldout_fraction=1e-12) == splits
     # A fraction of 0 means no held-out set at all; a lone track stays in training.
@@ -110,9 +122,10 @@ def fake_package(tmp_path, monkeypatch):
         assert package == "fake-music"
         return sorted(files)
 
-    monkeypatch.setattr(corpus, "package_audio_files", fake_audio_files)
-    monkeypatch.setattr(corpus, "package_licence", lambda package: "CC-BY-SA-3.0")
-    monkeypatch.setattr(corpus, "package_version", lambda package: "1.2-3")
+    monkeypatch.setattr(manifest, "package_audio_files", fake_audio_files)
+    monkeypatch.setattr(manifest, "package_licence", lambda package: "CC-BY-SA-3.0")
+    monkeypatch.setattr(licences, "package_licence", lambda package: "CC-BY-SA-3.0")
+    monkeypatch.setattr(manifest, "package_version", lambda package: "1.2-3")
     return files
 
 
@@ -202,19 +215,20 @@ def test_failing_dpkg_is_an_input_error(monkeypatch):
             1, args, stderr="dpkg-query: no packages found matching nexuiz-music"
         )
 
-    monkeypatch.setattr(corpus, "_dpkg", failing)
+    monkeypatch.setattr(debian, "_dpkg", failing)
     with pytest.raises(InputError, match="sudo apt-get install .* nexuiz-music"):
         corpus.package_audio_files("nexuiz-music")
 
 
 def test_removed_package_is_not_installed(monkeypatch):
-    monkeypatch.setattr(corpus, "_dpkg", lambda *args: "deinstall ok config-files")
+    monkeypatch.setattr(debian, "_dpkg", lambda *args: "deinstall ok config-files")
     with pytest.raises(InputError, match="not installed"):
         corpus.package_audio_files("ufoai-music")
 
 
 def test_cli_reports_input_errors(capsys):
-    assert corpus.main(["--out", "/nonexistent-dir-never", "--packages", "musicgen-no-pkg"]) == 2
+    assert cli_main(["corpus", "--out", "/nonexistent-dir-never", "--packages",
+                     "musicgen-no-pkg"]) == 2
     assert "apt-get install" in capsys.readouterr().err
 
 
@@ -247,8 +261,8 @@ def test_dep5_track_licences_follow_the_last_matching_stanza(tmp_path, monkeypat
     doc = tmp_path / "doc" / "game-music"
     doc.mkdir(parents=True)
     (doc / "copyright").write_text(_DEP5)
-    monkeypatch.setattr(corpus, "DOC_DIR", tmp_path / "doc")
-    corpus._read_copyright.cache_clear()
+    monkeypatch.setattr(licences, "DOC_DIR", tmp_path / "doc")
+    licences._read_copyright.cache_clear()
     try:
         root = tmp_path / "out" / "extracted"
         # An unpacked .pk3 member maps back to /usr/share/games/game/base/music/<name>.
@@ -257,7 +271,7 @@ def test_dep5_track_licences_follow_the_last_matching_stanza(tmp_path, monkeypat
         assert corpus.track_licence("game-music", member / "Epic.ogg", root) == "public-domain"
         assert corpus.track_licence("game-music", member / "Other.ogg", root) == "GPL-2+"
     finally:
-        corpus._read_copyright.cache_clear()
+        licences._read_copyright.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -275,4 +289,4 @@ def test_dep5_track_licences_follow_the_last_matching_stanza(tmp_path, monkeypat
     ],
 )
 def test_freeform_licence(text, expected):
-    assert corpus._freeform_licence(text) == expected
+    assert licences._freeform_licence(text) == expected

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from musicgen import metrics
-from musicgen.generate import Generator
-from musicgen.sampler import SamplingOptions
+from musicgen.generate import GenerateOptions, Generator
+from musicgen.render.units import analyse_beat, place_units
 from musicgen.toymusic import click_and_chords, drifting_pad
-from musicgen.units import analyse_beat, render_seed
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +24,9 @@ def _render(generator: Generator, audio: np.ndarray, seconds: float, random_seed
     seed = generator.prepare_seed((sr, audio))
     steps = int(np.ceil(seconds * generator.codec.steps_per_second))
     prior = generator.step_prior if use_prior else None
-    return seed, render_seed(prior, generator.codec, seed, steps, SamplingOptions(), random_seed,
-                             context_seconds=2.0)
+    return seed, place_units(prior, generator.codec, seed, steps,
+                             GenerateOptions(context_seconds=2.0),
+                             np.random.default_rng(random_seed))
 
 
 def test_click_seed_keeps_tempo_and_jumps_on_the_beat(generator: Generator) -> None:
@@ -81,7 +81,14 @@ def test_seed_without_pulse_falls_back_and_renders(generator: Generator) -> None
 
 
 def test_uniform_prior_renders_from_costs_alone(generator: Generator) -> None:
+    """Without a prior the units are chosen by their costs alone (nothing to agree with); the
+    renderer still jumps, on the beat, and fills the length asked for."""
     sr = generator.sample_rate
-    _, out = _render(generator, click_and_chords(8, sr, bpm=120), 6, 1, use_prior=False)
-    assert out.info["prior_agreement"] is None or 0 <= out.info["prior_agreement"] <= 1
-    assert np.all(np.isfinite(out.audio))
+    clip = click_and_chords(8, sr, bpm=120)
+    _, uniform = _render(generator, clip, 6, 1, use_prior=False)
+    _, steered = _render(generator, clip, 6, 1, use_prior=True)
+    assert uniform.info["prior_agreement"] is None
+    assert 0.0 <= steered.info["prior_agreement"] <= 1.0
+    assert len(uniform.jumps) >= 3 and len(uniform.audio) == len(steered.audio)
+    new = uniform.audio[uniform.join_sample:]
+    assert np.all(np.isfinite(new)) and np.abs(new).max() > 0.01

@@ -14,17 +14,18 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import librosa
 import numpy as np
 
+from musicgen.codec import Codec
+from musicgen.metrics.rhythm import CLEAR_PULSE, periodicity
 from musicgen.mixing import correlation, equal_power_fades
-from musicgen.sampler import SamplingOptions, StepPrior, filter_logits
-
-if TYPE_CHECKING:
-    from musicgen.codec import Codec
-    from musicgen.generate import Seed
+from musicgen.options import GenerateOptions
+from musicgen.render.base import Rendering
+from musicgen.sampler import SamplingOptions, StepPrior, draw, filter_logits
+from musicgen.seed import Seed
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def align_to_onsets(audio: np.ndarray, sr: int, grid: np.ndarray,
 
 
 def analyse_beat(audio: np.ndarray, sr: int, hop_length: int = 512,
-                 min_clarity: float = 0.25, max_irregularity: float = 0.12) -> BeatGrid:
+                 min_clarity: float = CLEAR_PULSE, max_irregularity: float = 0.12) -> BeatGrid:
     """Track beats (librosa); judge whether the pulse and the downbeats are usable."""
     envelope = librosa.onset.onset_strength(y=audio, sr=sr, hop_length=hop_length)
     tempo, frames = librosa.beat.beat_track(onset_envelope=envelope, sr=sr,
@@ -101,10 +102,8 @@ def analyse_beat(audio: np.ndarray, sr: int, hop_length: int = 512,
         return free
     intervals = np.diff(beats)
     irregularity = float(np.std(intervals) / np.mean(intervals))
-    centred = envelope - envelope.mean()
-    auto = np.correlate(centred, centred, "full")[len(centred) - 1:]
     lag = int(round(np.median(intervals) / hop_length))
-    clarity = float(auto[lag - 1:lag + 2].max() / auto[0]) if auto[0] > 0 and lag > 1 else 0.0
+    clarity = periodicity(envelope, lag - 1, lag + 1) if lag > 1 else 0.0
     if irregularity > max_irregularity or clarity < min_clarity:
         return free
     # Steady tempo: replace the tracker's jittery beats with a least-squares straight grid.
@@ -244,12 +243,9 @@ class _UnitSampler:
         cost = reused + np.where(
             decision.is_jump, c.jump + c.mismatch_per_db * mismatch + c.repeat_jump * repeated,
             c.long_run_per_second * max(0.0, run_s - c.free_run_seconds))
-        scores = filter_logits(log_prob - cost, self.options.top_k, self.options.top_p)
-        probs = np.exp(scores - scores.max())
-        cdf = np.cumsum(probs)
-        pick = int(min(np.searchsorted(cdf, self.rng.random() * cdf[-1], side="right"),
-                       len(cdf) - 1))
-        if len(units) > 1:
+        pick = draw(filter_logits(log_prob - cost, self.options.top_k, self.options.top_p),
+                    self.rng)
+        if len(units) > 1 and self.prior is not None:  # without a prior nothing can agree
             self.decisions += 1
             self.agreed += int(pick == int(np.argmax(log_prob)))
         if decision.is_jump[pick]:
@@ -326,19 +322,27 @@ def overlap_add(source: np.ndarray, segments: list[tuple[int, int, int]], total:
 
 
 def render_seed(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
-                options: SamplingOptions, random_seed: int, context_seconds: float,
-                costs: UnitCosts | None = None) -> SeedRender:
+                options: GenerateOptions, rng: np.random.Generator) -> Rendering:
     """Continue `seed` for `steps` steps from its own units; prior=None scores costs alone."""
-    options.validate()
+    placed = place_units(prior, codec, seed, steps, options, rng)
+    return Rendering(iter([placed.audio]), placed.join_sample, placed.codes, placed.jumps,
+                     placed.source_pairs, placed.info, {"sample_s": placed.sample_seconds})
+
+
+def place_units(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
+                options: GenerateOptions, rng: np.random.Generator,
+                costs: UnitCosts | None = None) -> SeedRender:
+    """`render_seed` with the full record of where every piece of the seed went."""
+    sampling = options.sampling
+    sampling.validate()
     costs = costs or UnitCosts()
     sr = codec.features.sample_rate
     hop = codec.samples_per_step
     tic = time.perf_counter()
     grid = analyse_beat(seed.audio, sr, codec.features.hop_length)
-    rng = np.random.default_rng(random_seed)
     sampler = _UnitSampler(prior, seed, hop, codec.config.frames_per_step, grid, costs, sr,
-                           options, rng)
-    tail = min(len(seed.audio), int(round(context_seconds * sr)))
+                           sampling, rng)
+    tail = min(len(seed.audio), int(round(options.context_seconds * sr)))
     starts, splices, codes = sampler.run(steps, tail_steps=tail // hop)
     sample_seconds = time.perf_counter() - tic
 

@@ -1,0 +1,1 @@
+"""Example seed clips for the demo; `python -m examples.make_examples` rebuilds them."""

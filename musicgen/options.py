@@ -1,0 +1,87 @@
+"""A request's options and the limits they are checked against, in one place.
+
+Both renderers and the orchestrator read `GenerateOptions`; the CLI and the Python API check
+requests against `LIBRARY_LIMITS`, the web page and its API (one shared server, one request at
+a time) against the tighter `PAGE_LIMITS`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from musicgen.errors import InputError
+from musicgen.sampler import SamplingOptions
+from musicgen.vocoder import VocoderConfig
+
+RENDERS = ("seed", "synth")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The most one request may ask for."""
+
+    max_seconds: float  # of new audio
+    max_adapt_steps: int
+
+
+LIBRARY_LIMITS = Limits(max_seconds=120.0, max_adapt_steps=2000)
+PAGE_LIMITS = Limits(max_seconds=60.0, max_adapt_steps=200)
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    """One request. `seconds` is the length of the *new* audio."""
+
+    seconds: float = 10.0
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    random_seed: int = -1  # -1 = draw one (and report it)
+    render: str = "seed"
+    adapt_steps: int = 0
+    max_seed_seconds: float = 30.0
+    context_seconds: float = 3.0  # how much of the seed's end starts the output
+    # render="seed" without the prior: units chosen by their costs alone. Not a product
+    # feature: `evaluate`'s baseline row, so that the prior's contribution is measured.
+    uniform_prior: bool = False
+    vocoder: VocoderConfig = field(default_factory=VocoderConfig)
+
+    @property
+    def sampling(self) -> SamplingOptions:
+        return SamplingOptions(self.temperature, self.top_k, self.top_p)
+
+    def validate(self, limits: Limits = LIBRARY_LIMITS) -> None:
+        """InputError naming the first value that is out of range."""
+        if not math.isfinite(self.seconds) or not 0 < self.seconds <= limits.max_seconds:
+            raise InputError(f"seconds must be in (0, {limits.max_seconds:g}], "
+                             f"got {self.seconds}")
+        if self.render not in RENDERS:
+            raise InputError(f"render must be one of {RENDERS}, got {self.render!r}")
+        if not 0 <= self.adapt_steps <= limits.max_adapt_steps:
+            raise InputError(f"adapt_steps must be between 0 and {limits.max_adapt_steps}, "
+                             f"got {self.adapt_steps}")
+        if self.random_seed < -1 or self.random_seed >= 2**63:
+            raise InputError("random_seed must be -1 (random) or a non-negative integer")
+        if self.context_seconds < 0 or self.max_seed_seconds < 1:
+            raise InputError("context_seconds must be >= 0 and max_seed_seconds >= 1")
+        if self.uniform_prior and self.render != "seed":
+            raise InputError("uniform_prior needs render='seed': synth samples from the prior")
+        self.sampling.validate()
+
+
+def request_options(seconds: Any, temperature: Any, top_k: Any, top_p: Any,
+                    random_seed: Any, adapt_steps: Any, render: Any,
+                    limits: Limits = PAGE_LIMITS) -> GenerateOptions:
+    """The page's and the API's raw parameters as checked GenerateOptions, or InputError
+    saying which value is wrong."""
+    try:
+        options = GenerateOptions(
+            seconds=float(seconds), temperature=float(temperature), top_k=int(top_k),
+            top_p=float(top_p), random_seed=int(random_seed), render=str(render),
+            adapt_steps=int(adapt_steps))
+    except (TypeError, ValueError, OverflowError) as error:
+        raise InputError(f"Bad parameter value: {error}") from error
+    options.validate(limits)
+    return options
