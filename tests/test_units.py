@@ -9,7 +9,7 @@ import pytest
 
 from musicgen import metrics
 from musicgen.generate import GenerateOptions, Generator
-from musicgen.render.units import analyse_beat, place_units
+from musicgen.render.units import analyse_beat, overlap_add, place_units
 from musicgen.toymusic import click_and_chords, drifting_pad
 
 
@@ -92,3 +92,40 @@ def test_uniform_prior_renders_from_costs_alone(generator: Generator) -> None:
     assert len(uniform.jumps) >= 3 and len(uniform.audio) == len(steered.audio)
     new = uniform.audio[uniform.join_sample:]
     assert np.all(np.isfinite(new)) and np.abs(new).max() > 0.01
+
+
+@pytest.mark.parametrize("render", ["seed", "synth"])
+@pytest.mark.parametrize("context", [0.0, 0.005])
+def test_context_from_zero_gives_new_audio(generator: Generator, render: str,
+                                           context: float) -> None:
+    """context_seconds=0: only new audio, in both renderers (the seed one used to crash)."""
+    sr = generator.sample_rate
+    seed_audio = click_and_chords(6, sr, bpm=120, seed=4)
+    result = generator.generate((sr, seed_audio), GenerateOptions(
+        seconds=3, render=render, random_seed=5, context_seconds=context))
+    steps = int(np.ceil(3 * generator.codec.steps_per_second))
+    tail = int(round(context * sr)) if render == "seed" else int(context * sr)
+    assert len(result.audio) == tail + steps * generator.codec.samples_per_step
+    assert result.join_seconds == pytest.approx(tail / sr)
+    assert np.all(np.isfinite(result.audio))
+    assert np.abs(result.audio[: sr // 2]).max() > 0.01  # sound from the start
+
+
+def test_overlap_add_reads_stay_inside_the_source() -> None:
+    """A jump to sample 0 with alignment allowed to slide earlier (free beat mode, uniform
+    prior) used to read before the source and crash; pieces are placed exactly."""
+    rng = np.random.default_rng(0)
+    source = rng.standard_normal(4000).astype(np.float32)
+    source[:200] = 0.0  # a seed that starts silent: every alignment scores 0, the first wins
+    fade, shift = 40, 30
+    segments = [(0, 3000, 500), (500, 0, 600), (1100, 3380, 620)]  # the last ends at the end
+    out = overlap_add(source, segments, 1720, fade, max_shift=shift)
+    assert out.shape == (1720,) and np.all(np.isfinite(out))
+    # away from the joins every sample is the source's own
+    np.testing.assert_array_equal(out[:480], source[3000:3480])
+    np.testing.assert_array_equal(out[520:1080], source[20:580])  # no shift into nothing
+    # and a zero-length or very short first segment joins too
+    for first in (0, 1, 10):
+        segs = [(0, 4000 - first, first), (first, 100, 700)] if first else [(0, 100, 700)]
+        out = overlap_add(source, segs, first + 700, fade, max_shift=shift)
+        assert np.all(np.isfinite(out)) and np.abs(out[first + 100:first + 600]).max() > 0.5
