@@ -144,6 +144,25 @@ def load_codec(folder: str | os.PathLike) -> Codec:
         raise CheckpointError(f"{path} is corrupt: {error}") from error
 
 
+def codec_folder_of(folder: str | os.PathLike) -> Path:
+    """The codec folder itself, or the codec a prior folder names (its SHA-256 checked)."""
+    folder = Path(folder)
+    meta = read_meta(folder)
+    if meta.get("kind") == "codec":
+        return folder
+    if meta.get("kind") != "prior":
+        raise CheckpointError(f"{folder} holds a {meta.get('kind')!r}, not a codec or a prior")
+    try:
+        codec_folder = (folder / meta["codec_path"]).resolve()
+    except (KeyError, TypeError) as error:
+        raise CheckpointError(f"{folder / META_FILE} does not name its codec") from error
+    read_meta(codec_folder)
+    if codec_digest(codec_folder) != meta.get("codec_sha256"):
+        raise CheckpointError(
+            f"{codec_folder} is not the codec {folder.name} was trained on (SHA-256 differs)")
+    return codec_folder
+
+
 @dataclass
 class PriorBundle:
     """A loaded prior with the codec it was trained on."""

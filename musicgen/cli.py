@@ -1,4 +1,4 @@
-"""python -m musicgen train | generate | evaluate | corpus"""
+"""python -m musicgen train | generate | codec | evaluate | corpus | card"""
 
 from __future__ import annotations
 
@@ -65,6 +65,25 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output WAV path")
 
 
+def _add_codec(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("codec", help="round-trip audio through the codec, to hear its ceiling",
+                       description="Encode, quantize, decode and vocode an audio file with the "
+                       "same functions render=synth uses: what perfectly predicted codes sound "
+                       "like. The output keeps the input's level.")
+    p.add_argument("--checkpoint", required=True,
+                   help="codec folder (checkpoints/codec) or a prior folder (uses its codec)")
+    p.add_argument("--input", required=True,
+                   help="audio file (WAV, FLAC, OGG, MP3, M4A/AAC, WebM/Opus)")
+    p.add_argument("--out", required=True, help="output WAV path")
+    p.add_argument("--levels", type=int,
+                   help="decode from the first N quantizer levels only (default: all)")
+    p.add_argument("--no-quantize", action="store_true",
+                   help="skip the quantizer: the encoder-decoder alone")
+    p.add_argument("--max-seconds", type=float, default=120.0,
+                   help="round-trip the input's last N seconds (default 120)")
+    p.add_argument("--random-seed", type=int, default=0, help="the vocoder's initial phase")
+
+
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="measure a checkpoint on held-out tracks",
                        description="Codec fidelity, prior bits against n-gram baselines, and "
@@ -79,6 +98,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", help="folder of cached log-mels (as written by train --cache)")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the n-gram baselines (they encode every training track)")
+    p.add_argument("--chain-windows", type=int, default=6,
+                   help="held-out 15 s windows for the codec chain table (0 skips it)")
+    p.add_argument("--chain-only", action="store_true",
+                   help="only the codec chain table: true audio, vocoder, codec round trips, "
+                   "k-means and PCA baselines")
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--update-checkpoint", action="store_true",
                    help="store the figures in the checkpoint's musicgen.json")
@@ -100,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_generate(sub)
+    _add_codec(sub)
     _add_evaluate(sub)
     _add_corpus(sub)
     return parser
@@ -147,20 +172,50 @@ def _run_generate(args: argparse.Namespace) -> None:
           f"{result.info['real_time_factor']}x real time")
 
 
+def _run_codec(args: argparse.Namespace) -> None:
+    from musicgen.audio import load_audio, write_wav
+    from musicgen.checkpoint import codec_folder_of, load_codec
+    from musicgen.roundtrip import RoundTrip, round_trip_audio
+
+    if args.levels is not None and args.no_quantize:
+        raise InputError("--levels picks quantizer levels: it cannot go with --no-quantize")
+    if not args.max_seconds > 0:
+        raise InputError(f"--max-seconds must be positive, got {args.max_seconds:g}")
+    if not os.path.isfile(args.input):
+        raise InputError(f"input file not found: {args.input}")
+    codec = load_codec(codec_folder_of(args.checkpoint))
+    how = RoundTrip(levels=args.levels, quantized=not args.no_quantize)
+    how.validate(codec)  # before the audio is read: a bad option fails fast
+    sr = codec.features.sample_rate
+    audio = load_audio(args.input, sr, max_seconds=args.max_seconds)
+    out, rmse = round_trip_audio(codec, audio, how, random_seed=args.random_seed)
+    path = write_wav(args.out, out, sr)
+    chain = ("encoder-decoder, no quantizer" if not how.quantized else
+             f"{how.levels or codec.config.levels} of {codec.config.levels} levels")
+    print(f"wrote {path}: {len(out) / sr:.2f} s through the codec ({chain}), "
+          f"log-mel RMSE {rmse:.2f} dB")
+
+
 def _run_evaluate(args: argparse.Namespace) -> None:
     from musicgen.evaluate import EvaluationConfig, evaluate, print_report
 
     config = EvaluationConfig(seeds=args.seeds, seed_seconds=args.seed_seconds,
                               new_seconds=args.new_seconds, adapt_steps=args.adapt_steps,
-                              cache_dir=args.cache, baselines=not args.no_baselines)
+                              cache_dir=args.cache, baselines=not args.no_baselines,
+                              chain_windows=args.chain_windows, chain_only=args.chain_only)
+    if config.chain_windows < 0 or (config.chain_only and config.chain_windows < 1):
+        raise InputError("--chain-windows must be >= 0 (>= 1 with --chain-only)")
     report = evaluate(args.checkpoint, args.data, config)
     print_report(report)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(report, handle, indent=2)
     if args.update_checkpoint:
-        from musicgen.checkpoint import update_metrics
+        from musicgen.checkpoint import read_meta, update_metrics
 
+        if args.chain_only:  # keep the full run's other figures; replace its chain table
+            stored = read_meta(args.checkpoint).get("metrics", {}).get("evaluate", {})
+            report = {**stored, "chain": report["chain"]}
         update_metrics(args.checkpoint, {"evaluate": report})
 
 
@@ -173,8 +228,8 @@ def _run_corpus(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    runners = {"train": _run_train, "generate": _run_generate, "evaluate": _run_evaluate,
-               "corpus": _run_corpus}
+    runners = {"train": _run_train, "generate": _run_generate, "codec": _run_codec,
+               "evaluate": _run_evaluate, "corpus": _run_corpus}
     try:
         runners[args.command](args)
     except (InputError, CheckpointError) as error:

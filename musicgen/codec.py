@@ -251,11 +251,21 @@ class Codec:
         """Mono audio at the feature rate -> codes [T, L]."""
         return self.encode_mel(self.analyzer.log_mel(audio))
 
-    def decode(self, codes: np.ndarray) -> np.ndarray:
-        """codes [T, L] -> log-mel dB [T * frames_per_step, n_mels]."""
+    def decode(self, codes: np.ndarray, levels: int | None = None) -> np.ndarray:
+        """codes [T, L] -> log-mel dB [T * frames_per_step, n_mels].
+
+        `levels` decodes from the first levels only (the coarse part a prior predicts first).
+        """
         codes = np.asarray(codes, np.int32)
         if codes.ndim != 2 or codes.shape[1] != self.config.levels:
             raise ValueError(f"codes must be [T, {self.config.levels}], got {codes.shape}")
-        latent = dequantize(codes, self.codebooks)[None].astype(np.float32)
+        levels = self.config.levels if levels is None else levels
+        if not 1 <= levels <= self.config.levels:
+            raise ValueError(f"levels must be 1..{self.config.levels}, got {levels}")
+        return self.decode_latents(dequantize(codes[:, :levels], self.codebooks[:levels]))
+
+    def decode_latents(self, latents: np.ndarray) -> np.ndarray:
+        """Latents [T, D], quantized or not -> log-mel dB [T * frames_per_step, n_mels]."""
+        latent = np.asarray(latents, np.float32)[None]
         return from_model_scale(np.asarray(self.decoder.predict_on_batch(latent))[0],
                                 self.features)

@@ -1,5 +1,6 @@
 """One command that measures a checkpoint on held-out tracks against baselines.
 
+- codec chain: held-out windows through vocoder, codec and two baselines (`codec_eval.py`);
 - codec: log-mel round-trip RMSE (dB per mel bin) and codebook perplexity per level;
 - prior: bits per step and per second beside tuned n-gram baselines on the same codes;
 - generation: both renderers on the same held-out seeds, plus the seed renderer driven by a
@@ -22,6 +23,7 @@ from musicgen import metrics
 from musicgen.audio import load_audio
 from musicgen.baselines import evaluate_baselines
 from musicgen.codec import Codec
+from musicgen.codec_eval import ChainConfig, chain_lines, chain_report
 from musicgen.data import MelCache, resolve_split
 from musicgen.errors import InputError
 from musicgen.generate import GenerateOptions, Generator
@@ -41,6 +43,8 @@ class EvaluationConfig:
     cache_dir: str | None = None
     max_track_seconds: float = 600.0
     baselines: bool = True
+    chain_windows: int = 6  # held-out windows for the codec chain table; 0 skips it
+    chain_only: bool = False  # just the chain table (minutes, not a quarter of an hour)
 
 
 def codec_report(codec: Codec, mels: Sequence[np.ndarray]) -> tuple[dict[str, Any],
@@ -207,8 +211,20 @@ def evaluate(checkpoint_dir: str | Path, sources: Sequence[str],
     fraction = generator.bundle.meta.get("provenance", {}).get("train", {}).get(
         "heldout_fraction", 0.15)
     split = resolve_split(sources, fraction)
-    cache = MelCache(codec.features, Path(config.cache_dir) if config.cache_dir and
-                     Path(config.cache_dir).is_dir() else None, config.max_track_seconds)
+    cache_dir = config.cache_dir if config.cache_dir and Path(config.cache_dir).is_dir() else None
+    report: dict[str, Any] = {
+        "checkpoint": str(checkpoint_dir), "arch": generator.bundle.config.arch,
+        "heldout_tracks": len(split.heldout), "steps_per_second": round(codec.steps_per_second, 3)}
+    if config.chain_windows > 0 or config.chain_only:
+        chain_config = ChainConfig(windows=max(1, config.chain_windows),
+                                   max_track_seconds=config.max_track_seconds)
+        report["chain"] = chain_report(codec, split.heldout, split.train, chain_config,
+                                       cache_dir, log=lambda line: tqdm.write(line))
+    if config.chain_only:
+        report.update(config=asdict(config), seconds=round(time.perf_counter() - start, 1))
+        return report
+    cache = MelCache(codec.features, Path(cache_dir) if cache_dir else None,
+                     config.max_track_seconds)
     # Generation first: it is the part most likely to meet a surprise in new music.
     clips = pick_seeds(split.heldout, generator.sample_rate, config)
     generation = generation_report(generator, clips, config)
@@ -225,13 +241,9 @@ def evaluate(checkpoint_dir: str | Path, sources: Sequence[str],
                                                       for k, v in baselines.items()}
         best = min(baselines.values())
         prior_figures["ratio_to_best_baseline"] = round(bits / best, 3)
-    return {
-        "checkpoint": str(checkpoint_dir), "arch": generator.bundle.config.arch,
-        "heldout_tracks": len(split.heldout), "steps_per_second": round(sps, 3),
-        "codec": codec_figures, "prior": prior_figures,
-        "generation": generation,
-        "config": asdict(config), "seconds": round(time.perf_counter() - start, 1),
-    }
+    report.update(codec=codec_figures, prior=prior_figures, generation=generation,
+                  config=asdict(config), seconds=round(time.perf_counter() - start, 1))
+    return report
 
 
 GENERATION_COLUMNS = [
@@ -244,9 +256,15 @@ GENERATION_COLUMNS = [
 
 
 def print_report(report: dict[str, Any]) -> None:
-    c, p = report["codec"], report["prior"]
     print(f"checkpoint {report['checkpoint']} ({report['arch']}), "
           f"{report['heldout_tracks']} held-out tracks")
+    if "chain" in report:
+        synth = report.get("generation", {}).get("synth")
+        for line in chain_lines(report["chain"], synth):
+            print(line)
+    if "codec" not in report:
+        return
+    c, p = report["codec"], report["prior"]
     print(f"codec: RMSE {c['rmse_db']} dB per mel bin; perplexity per level "
           f"{c['perplexity']} of {c['codebook_size']}")
     line = f"prior: {p['bits_per_step']} bits/step = {p['bits_per_second']} bits/s"
