@@ -119,6 +119,19 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
                    help="Debian packages to index (default: the four corpus packages)")
 
 
+def _add_card(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("card", help="regenerate the model card's and README's figure tables",
+                       description="Re-render every <!-- generated: NAME --> section of the "
+                       "model card and README from the checkpoints' musicgen.json.")
+    p.add_argument("--checkpoints", default="checkpoints",
+                   help="folder holding codec/ and prior-*/ (default checkpoints)")
+    p.add_argument("--documents", nargs="+",
+                   help="files to rewrite (default: <checkpoints>/README.md and README.md "
+                   "next to it)")
+    p.add_argument("--check", action="store_true",
+                   help="change nothing; exit 1 if a document disagrees with the JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="musicgen", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_codec(sub)
     _add_evaluate(sub)
     _add_corpus(sub)
+    _add_card(sub)
     return parser
 
 
@@ -226,13 +240,28 @@ def _run_corpus(args: argparse.Namespace) -> None:
     print(f"wrote {manifest}")
 
 
+def _run_card(args: argparse.Namespace) -> int:
+    from musicgen.card import update_documents
+
+    root = Path(args.checkpoints)
+    documents = [Path(d) for d in args.documents] if args.documents else [
+        root / "README.md", root.resolve().parent / "README.md"]
+    for path in documents:
+        if not path.is_file():
+            raise InputError(f"document not found: {path}")
+    stale = update_documents(root, documents, check=args.check)
+    for path in stale:
+        print(f"{'out of date' if args.check else 'rewrote'}: {path}")
+    return 1 if args.check and stale else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     runners = {"train": _run_train, "generate": _run_generate, "codec": _run_codec,
-               "evaluate": _run_evaluate, "corpus": _run_corpus}
+               "evaluate": _run_evaluate, "corpus": _run_corpus, "card": _run_card}
     try:
-        runners[args.command](args)
+        code = runners[args.command](args)
     except (InputError, CheckpointError) as error:
         print(f"musicgen {args.command}: error: {error}", file=sys.stderr)
         return 2
-    return 0
+    return code or 0

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import write_clip
 
 from musicgen.audio import load_audio, normalise_loudness
 from musicgen.checkpoint import load_codec
@@ -24,7 +23,9 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sr = 44100
     mono = 0.05 * arpeggio(5, sr, bpm=110, root=57, seed=7)
     stereo = np.stack([mono, 0.5 * mono], axis=1)
-    return write_clip(tmp_path_factory.mktemp("codec_in") / "in.flac", stereo, sr)
+    path = tmp_path_factory.mktemp("codec_in") / "in.flac"
+    sf.write(path, stereo, sr)
+    return path
 
 
 def _synth_chain(codec, audio: np.ndarray, levels: int | None, seed: int) -> np.ndarray:

@@ -1,0 +1,187 @@
+"""The model card's and README's figure tables, rendered from the checkpoints' musicgen.json.
+
+A document marks each generated table with `<!-- generated: NAME -->` ... `<!-- /generated -->`;
+`python -m musicgen card` rewrites what lies between, and `--check` (and a test) fails when a
+document and the JSON disagree, so a figure can only change by re-running the command that
+measured it (`train`, `evaluate --update-checkpoint`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from musicgen.checkpoint import read_meta
+from musicgen.codec_eval import CHAIN_COLUMNS
+from musicgen.errors import InputError
+
+MARKER = re.compile(r"(<!-- generated: ([a-z0-9-]+) -->\n)(.*?)(<!-- /generated -->)", re.S)
+DASH = "–"
+
+
+@dataclass
+class Shipped:
+    """What the tables are made of: the codec's and each prior's JSON, and file sizes."""
+
+    root: Path
+    codec: dict[str, Any]
+    priors: dict[str, dict[str, Any]]  # arch -> meta, in the card's order
+
+    @classmethod
+    def read(cls, root: str | Path) -> Shipped:
+        root = Path(root)
+        priors = {}
+        for arch in ("gru", "lstm"):
+            if (root / f"prior-{arch}").is_dir():
+                priors[arch] = read_meta(root / f"prior-{arch}")
+        return cls(root, read_meta(root / "codec"), priors)
+
+    def evaluation(self, arch: str) -> dict[str, Any]:
+        figures = self.priors.get(arch, {}).get("metrics", {}).get("evaluate")
+        if not figures:
+            raise InputError(f"prior-{arch} has no evaluate figures: run "
+                             f"`python -m musicgen evaluate --update-checkpoint` on it")
+        return figures
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return DASH
+    return f"{value:.{digits}f}"
+
+
+def _share(value: Any) -> str:
+    return DASH if _num(value) == DASH else f"{100 * value:.1f}%"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def models_section(s: Shipped) -> str:
+    rows = []
+    folders = [("codec", s.codec, "codec")] + [(f"prior-{a}", m, "prior") for a, m in
+                                                 s.priors.items()]
+    for name, meta, kind in folders:
+        files = sorted(p for p in (s.root / name).iterdir() if p.suffix in (".keras", ".npy"))
+        sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e6:.1f} MB" for p in files)
+        m = meta.get("metrics", {})
+        rows.append([f"`{name}/`", sizes, str(m.get(f"{kind}_epochs", DASH)),
+                     _num(m.get(f"{kind}_train_seconds", math.nan) / 60, 1)])
+    return _table(["folder", "files", "epochs", "training minutes"], rows)
+
+
+def codec_section(s: Shipped) -> str:
+    arch = next(iter(s.priors))
+    e = s.evaluation(arch)
+    c = e["codec"]
+    return _table(["held-out tracks", "log-mel round-trip RMSE (dB per mel bin)",
+                   f"code perplexity per level (of {c['codebook_size']})"],
+                  [[str(e["heldout_tracks"]), _num(c["rmse_db"]),
+                    ", ".join(f"{p:.0f}" for p in c["perplexity"])]])
+
+
+CHAIN_HEADER = ["chain", "mel RMSE dB", "flatness × true", "pulse × true", "change × true",
+                "static"]
+
+
+def chain_section(s: Shipped) -> str:
+    arch = next(iter(s.priors))
+    e = s.evaluation(arch)
+    chain = e.get("chain")
+    if not chain:
+        return (f"Not measured for these checkpoints yet: `python -m musicgen evaluate "
+                f"--checkpoint checkpoints/prior-{arch} --data data/corpus/manifest.json "
+                f"--chain-only --update-checkpoint`.\n")
+    rows = [[name, _num(r["rmse_db"]), _num(r["flatness_ratio"]), _num(r["pulse_ratio"]),
+             _num(r["change_ratio"]), _share(r["static_share"])]
+            for name, r in chain["rows"].items()]
+    synth = e.get("generation", {}).get("synth")
+    if synth:
+        rows.append([f"synth continuation, prior-{arch} (pulse × the seed's)", DASH,
+                     *(_num(synth.get(k)) for k in CHAIN_COLUMNS[1:4]),
+                     _share(synth.get("static_share"))])
+    note = (f"\n{len(chain['windows'])} held-out windows of "
+            f"{chain['config']['window_seconds']:g} s ({', '.join(chain['windows'])}); "
+            f"the codec carries {chain['codec_bits_per_second']} bit/s.\n")
+    return _table(CHAIN_HEADER, rows) + note
+
+
+def prior_section(s: Shipped) -> str:
+    first = s.evaluation(next(iter(s.priors)))
+    sps = first["steps_per_second"]
+    rows = [[name, _num(bps / sps, 1), _num(bps, 1), ""]
+            for name, bps in first["prior"].get("baselines_bits_per_second", {}).items()]
+    for arch in s.priors:
+        p = s.evaluation(arch)["prior"]
+        rows.append([f"prior-{arch}", _num(p["bits_per_step"]), _num(p["bits_per_second"], 1),
+                     _num(p.get("ratio_to_best_baseline"), 3)])
+    return _table(["model", "bits/step", "bits/s", "ratio to best n-gram"], rows)
+
+
+GENERATION = [("static_share", "static", _share), ("change_ratio", "change×", _num),
+              ("flatness_ratio", "flatness×", _num), ("pulse_ratio", "pulse×", _num),
+              ("tempo_kept_share", "tempo", lambda v: _share(v).replace(".0%", "%")),
+              ("chroma_ratio", "chroma×", _num), ("loop_share", "loops", _num),
+              ("jumps_per_10s", "jumps/10 s", _num), ("longest_verbatim_s", "verbatim s", _num),
+              ("seam_excess_p90_db", "seam p90 dB", _num), ("render_s", "time s", _num)]
+
+
+def generation_section(arch: str) -> Callable[[Shipped], str]:
+    def render(s: Shipped) -> str:
+        rows = [[name] + [fmt(row.get(key)) for key, _, fmt in GENERATION]
+                for name, row in s.evaluation(arch)["generation"].items()]
+        return _table([arch.upper()] + [h for _, h, _ in GENERATION], rows)
+    return render
+
+
+def renderers_section(s: Shipped) -> str:
+    rows = []
+    for arch in s.priors:
+        generation = s.evaluation(arch)["generation"]
+        for render in ("seed", "synth"):
+            g = generation[render]
+            rows.append([f"prior-{arch}", f"`{render}`", _share(g["static_share"]),
+                         _num(g["flatness_ratio"]), _num(g["pulse_ratio"])])
+    return _table(["prior", "renderer", "static", "flatness × true continuation",
+                   "pulse × seed"], rows)
+
+
+SECTIONS: dict[str, Callable[[Shipped], str]] = {
+    "models": models_section, "codec": codec_section, "chain": chain_section,
+    "prior": prior_section, "generation-gru": generation_section("gru"),
+    "generation-lstm": generation_section("lstm"), "renderers": renderers_section,
+}
+
+
+def render_document(text: str, shipped: Shipped) -> str:
+    """`text` with every generated section re-rendered; unknown names are an error."""
+    def replace(match: re.Match) -> str:
+        name = match.group(2)
+        if name not in SECTIONS:
+            raise InputError(f"unknown generated section {name!r}; known: {sorted(SECTIONS)}")
+        return match.group(1) + SECTIONS[name](shipped) + match.group(4)
+    return MARKER.sub(replace, text)
+
+
+def update_documents(root: str | Path, documents: list[Path], check: bool = False
+                     ) -> list[Path]:
+    """Re-render the documents (or with `check`, only compare); returns those that differed."""
+    shipped = Shipped.read(root)
+    stale = []
+    for path in documents:
+        text = path.read_text()
+        if not MARKER.search(text):
+            raise InputError(f"{path} has no <!-- generated: NAME --> sections")
+        rendered = render_document(text, shipped)
+        if rendered != text:
+            stale.append(path)
+            if not check:
+                path.write_text(rendered)
+    return stale

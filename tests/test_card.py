@@ -1,0 +1,83 @@
+"""The model card's and README's tables are rendered from the checkpoints' musicgen.json."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from musicgen.card import Shipped, render_document, update_documents
+from musicgen.cli import main
+from musicgen.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS = ROOT / "checkpoints"
+DOCUMENTS = [CHECKPOINTS / "README.md", ROOT / "README.md"]
+
+
+def test_shipped_card_and_readme_agree_with_the_json() -> None:
+    stale = update_documents(CHECKPOINTS, DOCUMENTS, check=True)
+    assert stale == [], (f"{[str(p) for p in stale]} disagree with checkpoints/*/musicgen.json: "
+                         "run `python -m musicgen card`")
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    """The shipped JSON and card with stand-in model files (the tables read their sizes)."""
+    root = tmp_path / "checkpoints"
+    for name in ("codec", "prior-gru", "prior-lstm"):
+        (root / name).mkdir(parents=True)
+        shutil.copy(CHECKPOINTS / name / "musicgen.json", root / name)
+        (root / name / "model.keras").write_bytes(b"x" * 2_500_000)
+    shutil.copy(CHECKPOINTS / "README.md", root / "README.md")
+    main(["card", "--checkpoints", str(root), "--documents", str(root / "README.md")])
+    return root
+
+
+def _edit(folder: Path, change) -> None:
+    meta = json.loads((folder / "musicgen.json").read_text())
+    change(meta["metrics"]["evaluate"])
+    (folder / "musicgen.json").write_text(json.dumps(meta))
+
+
+def test_a_changed_figure_makes_the_card_stale_until_regenerated(
+        copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = copy / "README.md"
+    args = ["card", "--checkpoints", str(copy), "--documents", str(card)]
+    assert main([*args, "--check"]) == 0
+    assert "model.keras 2.5 MB" in card.read_text()
+    _edit(copy / "prior-gru", lambda e: e["generation"]["synth"].update(flatness_ratio=3.217))
+    assert main([*args, "--check"]) == 1
+    assert "out of date" in capsys.readouterr().out
+    assert "3.22" not in card.read_text()
+    assert main(args) == 0
+    assert "| synth | 11.4% | 0.69 | 3.22 |" in card.read_text()
+    assert main([*args, "--check"]) == 0
+
+
+def test_chain_table_is_rendered_from_the_stored_chain(copy: Path) -> None:
+    rows = {"true audio": [0.0, 1.0, 1.0, 1.0, 0.0],
+            "codec round trip, quantized": [5.1, 4.14, 0.96, 0.66, 0.02]}
+    chain = {"rows": {name: dict(zip(["rmse_db", "flatness_ratio", "pulse_ratio",
+                                      "change_ratio", "static_share"], values, strict=True))
+                      for name, values in rows.items()},
+             "windows": ["a.ogg@10.0s", "b.ogg@20.0s"], "codec_bits_per_second": 689.1,
+             "config": {"window_seconds": 15.0}}
+    _edit(copy / "prior-gru", lambda e: e.update(chain=chain))
+    text = render_document("<!-- generated: chain -->\n<!-- /generated -->",
+                           Shipped.read(copy))
+    assert "| codec round trip, quantized | 5.10 | 4.14 | 0.96 | 0.66 | 2.0% |" in text
+    assert "| synth continuation, prior-gru (pulse × the seed's) | – | 9.52 | 0.36 | 0.69 |" \
+        in text
+    assert "2 held-out windows of 15 s (a.ogg@10.0s, b.ogg@20.0s)" in text
+
+
+def test_unknown_sections_and_missing_figures_are_clear_errors(copy: Path) -> None:
+    shipped = Shipped.read(copy)
+    with pytest.raises(InputError, match="unknown generated section 'nope'"):
+        render_document("<!-- generated: nope -->\n<!-- /generated -->", shipped)
+    _edit(copy / "prior-lstm", lambda e: e.clear())
+    with pytest.raises(InputError, match="prior-lstm has no evaluate figures"):
+        render_document("<!-- generated: prior -->\n<!-- /generated -->", Shipped.read(copy))
