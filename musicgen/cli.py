@@ -100,6 +100,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="skip the n-gram baselines (they encode every training track)")
     p.add_argument("--chain-windows", type=int, default=6,
                    help="held-out 15 s windows for the codec chain table (0 skips it)")
+    p.add_argument("--chain-seconds", type=float, default=15.0,
+                   help="length of each chain window (default 15)")
     p.add_argument("--chain-only", action="store_true",
                    help="only the codec chain table: true audio, vocoder, codec round trips, "
                    "k-means and PCA baselines")
@@ -216,9 +218,12 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     config = EvaluationConfig(seeds=args.seeds, seed_seconds=args.seed_seconds,
                               new_seconds=args.new_seconds, adapt_steps=args.adapt_steps,
                               cache_dir=args.cache, baselines=not args.no_baselines,
-                              chain_windows=args.chain_windows, chain_only=args.chain_only)
+                              chain_windows=args.chain_windows, chain_seconds=args.chain_seconds,
+                              chain_only=args.chain_only)
     if config.chain_windows < 0 or (config.chain_only and config.chain_windows < 1):
         raise InputError("--chain-windows must be >= 0 (>= 1 with --chain-only)")
+    if not config.chain_seconds > 1:
+        raise InputError("--chain-seconds must be more than 1")
     report = evaluate(args.checkpoint, args.data, config)
     print_report(report)
     if args.json:

@@ -44,6 +44,7 @@ class EvaluationConfig:
     max_track_seconds: float = 600.0
     baselines: bool = True
     chain_windows: int = 6  # held-out windows for the codec chain table; 0 skips it
+    chain_seconds: float = 15.0  # each window's length
     chain_only: bool = False  # just the chain table (minutes, not a quarter of an hour)
 
 
@@ -217,6 +218,7 @@ def evaluate(checkpoint_dir: str | Path, sources: Sequence[str],
         "heldout_tracks": len(split.heldout), "steps_per_second": round(codec.steps_per_second, 3)}
     if config.chain_windows > 0 or config.chain_only:
         chain_config = ChainConfig(windows=max(1, config.chain_windows),
+                                   window_seconds=config.chain_seconds,
                                    max_track_seconds=config.max_track_seconds)
         report["chain"] = chain_report(codec, split.heldout, split.train, chain_config,
                                        cache_dir, log=lambda line: tqdm.write(line))

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Reproduce the shipped checkpoints (codec, prior-gru, prior-lstm) from the corpus, then
+# measure them and regenerate the model card's tables from what was measured.
+#
+#   scripts/train_shipped.sh                    # the real run: ~2 hours on 2 CPU cores
+#   RUNS=/big/disk scripts/train_shipped.sh     # where runs, mels and v1 go (default runs/)
+#
+# Resumable: re-running the same command continues where it stopped. A finished stage (its
+# musicgen.json written, its figures stored) is skipped; an interrupted `train` resumes from
+# its own --out (the epoch it reached is kept in <out>/_work); so stop and restart it freely.
+#
+# Environment (defaults are what shipped):
+#   RUNS           working folder (default runs)          DATA    manifest or audio folder
+#   PRESET         model sizes: small | tiny (tests)      PYTHON  interpreter (default python)
+#   CODEC_MINUTES / PRIOR_MINUTES / CODEC_EPOCHS / CODEC_LR / PRIOR_EPOCHS   training limits
+#   INIT_CODEC     codec to fine-tune (default: v1, extracted from git history at V1_COMMIT)
+#   CHECKPOINTS    where the models are copied (default checkpoints)
+#   EVAL_ARGS      extra `evaluate` options for both priors; EVAL_GRU_ARGS for the GRU only
+#   CARD_DOCUMENTS documents whose generated tables are rewritten (default the card + README)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON="${PYTHON:-python}"
+RUNS="${RUNS:-runs}"
+PRESET="${PRESET:-small}"
+DATA="${DATA:-data/corpus/manifest.json}"
+CODEC_MINUTES="${CODEC_MINUTES:-55}"
+PRIOR_MINUTES="${PRIOR_MINUTES:-25}"
+CODEC_EPOCHS="${CODEC_EPOCHS:-200}"
+CODEC_LR="${CODEC_LR:-5e-4}"
+PRIOR_EPOCHS="${PRIOR_EPOCHS:-}"
+V1_COMMIT="${V1_COMMIT:-915e264}"  # the v1 shipped codec, the start of v2's fine-tuning
+INIT_CODEC="${INIT_CODEC:-}"
+CHECKPOINTS="${CHECKPOINTS:-checkpoints}"
+EVAL_ARGS="${EVAL_ARGS:-}"
+EVAL_GRU_ARGS="${EVAL_GRU_ARGS---adapt-steps 20}"  # set but empty: none
+CARD_DOCUMENTS="${CARD_DOCUMENTS:-$CHECKPOINTS/README.md README.md}"
+MAX_FILE_BYTES=$((10 * 1000 * 1000))  # a Space without LFS takes files under 10 MB
+
+V2="$RUNS/v2"
+MELS="$RUNS/mels"
+log() { echo "== train_shipped: $*"; }
+done_already() { [ -f "$1/musicgen.json" ]; }
+evaluated() {  # the prior's musicgen.json holds evaluate figures (with the chain table)
+    "$PYTHON" -c 'import json, sys
+m = json.load(open(sys.argv[1] + "/musicgen.json"))
+sys.exit(0 if "chain" in m.get("metrics", {}).get("evaluate", {}) else 1)' "$1"
+}
+
+# 1. The corpus (needs root or sudo; skipped when the manifest, or the given folder, exists).
+if [ ! -e "$DATA" ]; then
+    log "installing the corpus"
+    PYTHON="$PYTHON" scripts/install_corpus.sh
+fi
+
+# 2. The codec v2 is fine-tuned from: v1, as committed at $V1_COMMIT.
+if [ -z "$INIT_CODEC" ]; then
+    INIT_CODEC="$RUNS/v1/checkpoints/codec"
+    if ! done_already "$INIT_CODEC"; then
+        log "extracting the v1 codec from $V1_COMMIT"
+        mkdir -p "$RUNS/v1"
+        git archive "$V1_COMMIT" checkpoints/codec | tar -x -C "$RUNS/v1"
+    fi
+fi
+
+PRIOR_EPOCH_ARGS=()
+if [ -n "$PRIOR_EPOCHS" ]; then PRIOR_EPOCH_ARGS=(--prior-epochs "$PRIOR_EPOCHS"); fi
+
+# 3. Codec (fine-tuned) and the GRU prior on its codes. Rerunning resumes the codec or the
+#    prior from $V2/_work; a codec already saved in $V2/codec is reused, not trained again.
+if ! done_already "$V2/prior-gru"; then
+    log "training the codec and the GRU prior in $V2"
+    "$PYTHON" -m musicgen train --data "$DATA" --out "$V2" --arch gru --preset "$PRESET" \
+        --cache "$MELS" --init-codec "$INIT_CODEC" --codec-learning-rate "$CODEC_LR" \
+        --codec-minutes "$CODEC_MINUTES" --prior-minutes "$PRIOR_MINUTES" \
+        --codec-epochs "$CODEC_EPOCHS" "${PRIOR_EPOCH_ARGS[@]}"
+fi
+
+# 4. The LSTM prior on the same codec.
+if ! done_already "$V2/prior-lstm"; then
+    log "training the LSTM prior in $V2"
+    "$PYTHON" -m musicgen train --data "$DATA" --out "$V2" --arch lstm --preset "$PRESET" \
+        --cache "$MELS" --codec "$V2/codec" --prior-minutes "$PRIOR_MINUTES" \
+        "${PRIOR_EPOCH_ARGS[@]}"
+fi
+
+# 5. Measure both on the held-out tracks; the figures (chain table included) go into each
+#    prior's musicgen.json, where the model card is generated from.
+for arch in gru lstm; do
+    if ! evaluated "$V2/prior-$arch"; then
+        extra="$EVAL_ARGS"
+        if [ "$arch" = gru ]; then extra="$EVAL_GRU_ARGS $EVAL_ARGS"; fi
+        log "evaluating prior-$arch"
+        # shellcheck disable=SC2086  # the extra options are meant to split into words
+        "$PYTHON" -m musicgen evaluate --checkpoint "$V2/prior-$arch" --data "$DATA" \
+            --cache "$MELS" --update-checkpoint $extra
+    fi
+done
+
+# 6. Ship: copy the three folders (not _work), each file under 10 MB; priors keep naming their
+#    codec as ../codec with its SHA-256, so the copies load exactly as the originals.
+for name in codec prior-gru prior-lstm; do
+    for file in "$V2/$name"/*; do
+        size=$(wc -c < "$file")
+        if [ "$size" -ge "$MAX_FILE_BYTES" ]; then
+            echo "train_shipped: $file is $size bytes, over the 10 MB a file limit" >&2
+            exit 1
+        fi
+    done
+done
+mkdir -p "$CHECKPOINTS"
+for name in codec prior-gru prior-lstm; do
+    rm -rf "${CHECKPOINTS:?}/$name.new"
+    cp -r "$V2/$name" "$CHECKPOINTS/$name.new"
+    rm -rf "${CHECKPOINTS:?}/$name"
+    mv "$CHECKPOINTS/$name.new" "$CHECKPOINTS/$name"
+done
+log "copied codec, prior-gru, prior-lstm into $CHECKPOINTS"
+
+# 7. The card's and README's tables from the shipped JSON.
+# shellcheck disable=SC2086
+"$PYTHON" -m musicgen card --checkpoints "$CHECKPOINTS" --documents $CARD_DOCUMENTS
+log "done"
