@@ -130,12 +130,16 @@ class Window:
 
 def pick_windows(tracks: Sequence[Path], sr: int, config: ChainConfig,
                  loudness_dbfs: float) -> list[Window]:
-    """The middle `window_seconds` of up to `windows` tracks spread evenly over the list."""
+    """The middle `window_seconds` of `windows` tracks spread evenly over the sorted list; a
+    track too short (or unreadable) gives way to the next one."""
     need = int(config.window_seconds * sr)
     order = sorted(tracks, key=lambda p: p.name)
-    picks = np.unique(np.linspace(0, len(order) - 1, min(config.windows, len(order))).round())
+    spread = np.linspace(0, len(order), max(1, config.windows), endpoint=False).astype(int)
+    candidates = list(dict.fromkeys([*spread.tolist(), *range(len(order))]))
     out = []
-    for i in picks.astype(int):
+    for i in candidates:
+        if len(out) == config.windows:
+            break
         try:
             audio = load_audio(order[i], sr, max_seconds=config.max_track_seconds)
         except InputError:
