@@ -20,17 +20,13 @@ from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
+from gradio.utils import get_upload_folder  # noqa: E402
 
 from musicgen.checkpoint import checkpoint_root, find_checkpoints  # noqa: E402
 from musicgen.errors import CheckpointError, InputError  # noqa: E402
 from musicgen.generate import Generator  # noqa: E402
-from musicgen.options import PAGE_LIMITS, request_options  # noqa: E402
-from musicgen.webui import (  # noqa: E402
-    live_updates,
-    result_audio,
-    result_info,
-    result_spectrogram,
-)
+from musicgen.options import PAGE_LIMITS, PAGE_QUEUE_SIZE, request_options  # noqa: E402
+from musicgen.webui import ResultFiles, live_updates  # noqa: E402
 
 log = logging.getLogger("musicgen.app")
 
@@ -38,6 +34,9 @@ APP_DIR = Path(__file__).resolve().parent
 ARCH_LABELS = {"lstm": "LSTM", "gru": "GRU"}
 MAX_SECONDS = PAGE_LIMITS.max_seconds
 MAX_ADAPT_STEPS = PAGE_LIMITS.max_adapt_steps
+# Every event that runs the models joins this one group: one request at a time, whichever
+# button or endpoint it came from (Gradio queues the rest, up to PAGE_QUEUE_SIZE).
+MODELS = {"concurrency_id": "models", "concurrency_limit": 1}
 DESCRIPTION = """# musicgen: continue a piece of music
 
 Upload or record a few seconds of music (or pick an example below) and a small Conv1D +
@@ -49,38 +48,48 @@ end of your seed so you can hear the join, marked by the white line in the spect
 
 
 def build_demo(generators: dict[str, Generator], examples: list[Path],
-               streaming: bool | None = None) -> gr.Blocks:
+               streaming: bool | None = None, ready: threading.Event | None = None
+               ) -> gr.Blocks:
     """The page; `generators` maps "lstm"/"gru" to a loaded model, `examples` are seed clips.
 
     `streaming` (default: when ffmpeg is on PATH, which Gradio's streamed audio needs) adds a
-    player that plays the new audio as it is made."""
+    player that plays the new audio as it is made. Requests wait for `ready` (set when the
+    warm-up is done), so that they never run the models at the same time as it."""
     if streaming is None:
         streaming = shutil.which("ffmpeg") is not None
     archs = [arch for arch in ARCH_LABELS if arch in generators]
     if not archs:
         raise ValueError(f"no generator for any of {list(ARCH_LABELS)}")
     default_arch = "gru" if "gru" in archs else archs[0]
+    files = ResultFiles(Path(get_upload_folder()) / "musicgen")
 
     def prepare(architecture, temperature, seconds, top_k, top_p, random_seed, adapt_steps,
                 render):
         if architecture not in generators:
+            log.info("refused: unknown architecture %r", architecture)
             raise gr.Error(f"architecture must be one of {archs}, got {architecture!r}")
         try:
             options = request_options(seconds, temperature, top_k, top_p, random_seed,
                                       adapt_steps, render, PAGE_LIMITS)
         except InputError as error:
+            log.info("refused: %s", error)
             raise gr.Error(str(error)) from error
+        if ready is not None:
+            ready.wait()
         return generators[architecture], options
 
     @contextmanager
     def user_errors():
+        """A visitor's mistake: one log line and its message. Anything else: the traceback
+        in the log and a generic message (it may quote server paths or internals)."""
         try:
             yield
-        except (InputError, CheckpointError) as error:
+        except InputError as error:
+            log.info("refused: %s", error)
             raise gr.Error(str(error)) from error
         except gr.Error:
             raise
-        except Exception as error:
+        except Exception as error:  # CheckpointError too: its message names server paths
             log.exception("generation failed")
             raise gr.Error("Generation failed with an internal error (it has been logged). "
                            "Please try again or try another seed clip.") from error
@@ -94,8 +103,9 @@ def build_demo(generators: dict[str, Generator], examples: list[Path],
                                      random_seed, adapt_steps, render)
         with user_errors():
             result = generator.generate(seed_audio, options,
-                                        progress=lambda done, what: progress(done, desc=what))
-            return result_audio(result), result_spectrogram(generator, result), result_info(result)
+                                        lambda done, what: progress(done, desc=what),
+                                        PAGE_LIMITS)
+            return files.write(generator, result)
 
     def generate_live(seed_audio, architecture, temperature, seconds, top_k, top_p,
                       random_seed, adapt_steps, render,
@@ -105,8 +115,9 @@ def build_demo(generators: dict[str, Generator], examples: list[Path],
         generator, options = prepare(architecture, temperature, seconds, top_k, top_p,
                                      random_seed, adapt_steps, render)
         with user_errors():
-            for live, final in live_updates(generator, seed_audio, options,
-                                            lambda done, what: progress(done, desc=what)):
+            for live, final in live_updates(generator, seed_audio, options, files,
+                                            lambda done, what: progress(done, desc=what),
+                                            limits=PAGE_LIMITS):
                 yield (gr.skip() if live is None else live, *(final or [gr.skip()] * 3))
 
     with gr.Blocks(title="musicgen", delete_cache=(1800, 3600)) as demo:
@@ -149,13 +160,21 @@ def build_demo(generators: dict[str, Generator], examples: list[Path],
         results = [output_audio, spectrogram, info]
         if streaming:  # the button streams into the live player (not an API endpoint) ...
             button.click(generate_live, inputs=inputs, outputs=[live_audio, *results],
-                         api_visibility="private", show_progress_on=results)
+                         api_visibility="private", show_progress_on=results, **MODELS)
             # ... and /generate, from a hidden trigger, returns the finished outputs at once
             api_trigger = gr.Button(visible=False, elem_id="api-generate")
-            api_trigger.click(generate, api_name="generate", inputs=inputs, outputs=results)
+            api_trigger.click(generate, api_name="generate", inputs=inputs, outputs=results,
+                              **MODELS)
         else:
-            button.click(generate, api_name="generate", inputs=inputs, outputs=results)
-    return demo.queue(default_concurrency_limit=1, max_size=16)
+            button.click(generate, api_name="generate", inputs=inputs, outputs=results,
+                         **MODELS)
+    return demo.queue(default_concurrency_limit=1, max_size=PAGE_QUEUE_SIZE)
+
+
+def launch(demo: gr.Blocks, **kwargs) -> None:
+    """Serve `demo` with the page's limits: uploads over `PAGE_LIMITS.max_upload_bytes` are
+    refused (HTTP 413) before any of them is stored."""
+    demo.launch(max_file_size=PAGE_LIMITS.max_upload_bytes, **kwargs)
 
 
 def main() -> None:
@@ -174,17 +193,23 @@ def main() -> None:
                          "train one with `musicgen train` or set MUSICGEN_CHECKPOINTS.")
     # Lazy imports, JIT compiles and Keras's first calls cost seconds once per process: pay
     # them in the background while the server starts, not in the first user's request.
-    threading.Thread(target=warm_up, args=(generators,), daemon=True).start()
+    # Requests that arrive meanwhile wait for `ready`: the models never run twice at once.
+    ready = threading.Event()
+    threading.Thread(target=warm_up, args=(generators, ready), daemon=True).start()
     examples = sorted((APP_DIR / "examples").glob("*.ogg"))
-    build_demo(generators, examples).launch(allowed_paths=[str(APP_DIR / "examples")])
+    launch(build_demo(generators, examples, ready=ready),
+           allowed_paths=[str(APP_DIR / "examples")])
 
 
-def warm_up(generators: dict[str, Generator]) -> None:
-    for arch, generator in generators.items():
-        try:
-            log.info("warmed up the %s model in %.1f s", arch, generator.warmup())
-        except Exception:  # never fatal: the first request is only slower
-            log.exception("warm-up of the %s model failed", arch)
+def warm_up(generators: dict[str, Generator], ready: threading.Event) -> None:
+    try:
+        for arch, generator in generators.items():
+            try:
+                log.info("warmed up the %s model in %.1f s", arch, generator.warmup())
+            except Exception:  # never fatal: the first request is only slower
+                log.exception("warm-up of the %s model failed", arch)
+    finally:
+        ready.set()
 
 
 if __name__ == "__main__":

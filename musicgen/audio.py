@@ -5,8 +5,11 @@ Users upload or record seed clips in whatever format their device produces, so
 tuple) and turns it into the one thing the model needs: a mono float32 waveform
 at the model's sample rate.  Every problem with the user's file becomes an
 :class:`~musicgen.errors.InputError` whose message says what is wrong, so the UI
-can show it as is.  Long files are never decoded into memory in full: only the
-last ``max_seconds`` are kept.
+can show it as is, naming the file by its base name only (never a server path).  Long files
+are never decoded in full: only the last ``max_seconds`` are decoded (soundfile seeks; PyAV
+seeks near the end when the container knows its duration, else keeps a ring buffer), channels
+are mixed down block by block, and a caller may cap the channels, the sample-rate range and
+the wall-clock time a decode may take (`musicgen.options.Limits` holds the numbers).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import math
 import os
 import stat
+import time
 import wave
 from collections import deque
 from pathlib import Path
@@ -40,6 +44,8 @@ _RESAMPLE_MARGIN_S = 0.1
 _BLOCK_FRAMES = 1 << 16
 # libsndfile reports SF_COUNT_MAX frames when it cannot tell the length.
 _UNKNOWN_FRAMES = 1 << 62
+# PyAV: seek this much before the tail that is kept (keyframes, duration estimates).
+_SEEK_MARGIN_S = 2.0
 # Scale that maps each integer sample type onto [-1, 1).
 _INT_SCALE = {
     np.dtype(np.int8): 2.0**7,
@@ -55,6 +61,9 @@ def load_audio(
     *,
     max_seconds: float | None = 30.0,
     min_seconds: float = 0.5,
+    max_channels: int | None = None,
+    rate_range: tuple[int, int] | None = None,
+    decode_budget_s: float | None = None,
 ) -> np.ndarray:
     """Load a seed clip as mono float32 at ``sample_rate``, keeping only its last seconds.
 
@@ -62,11 +71,15 @@ def load_audio(
     rate and channel count) or a ``(rate, samples)`` tuple as ``gr.Audio(type="numpy")``
     gives it.  Channels are averaged to mono.  Only the last ``max_seconds`` are kept
     (``None`` keeps all) because the model continues from the end of the seed; long
-    files are never held in memory in full.
+    files are never held in memory in full.  ``max_channels``, ``rate_range`` (lowest,
+    highest Hz) and ``decode_budget_s`` (wall-clock seconds) are checked before the work
+    they bound; None leaves each unchecked.
 
     Raises:
         InputError: the source is missing, empty, not audio, damaged, contains NaN or
-            infinite samples, is silent, or is shorter than ``min_seconds``.
+            infinite samples, is silent, is shorter than ``min_seconds``, has more than
+            ``max_channels`` channels or a rate outside ``rate_range``, or takes longer than
+            ``decode_budget_s`` to decode.
         ValueError: ``sample_rate``, ``max_seconds`` or ``min_seconds`` is invalid
             (a programming error, not a user one; TypeError if ``sample_rate`` is no int).
     """
@@ -79,12 +92,13 @@ def load_audio(
         raise ValueError(f"max_seconds ({max_seconds}) is below min_seconds ({min_seconds})")
 
     keep_s = None if max_seconds is None else max_seconds + _RESAMPLE_MARGIN_S
+    check = _Checks(max_channels, rate_range, decode_budget_s)
     if source is None or (isinstance(source, str) and not source.strip()):
         raise InputError("No seed audio was given; upload or record a clip.")
     if isinstance(source, (tuple, list)):
-        mono, rate = _from_tuple(source, keep_s)
+        mono, rate = _from_tuple(source, keep_s, check)
     elif isinstance(source, (str, os.PathLike)):
-        mono, rate = _from_file(Path(source), keep_s)
+        mono, rate = _from_file(Path(source), keep_s, check)
     else:
         raise InputError(
             f"The seed must be an audio file path or a (rate, samples) pair, "
@@ -163,6 +177,31 @@ def _to_float(samples: np.ndarray) -> np.ndarray:
     return samples.astype(np.float32, copy=False)
 
 
+class _Checks:
+    """The caller's caps on channels, sample rate and decoding time (None: unchecked)."""
+
+    def __init__(self, max_channels: int | None, rate_range: tuple[int, int] | None,
+                 budget_s: float | None) -> None:
+        self.max_channels, self.rate_range, self.budget_s = max_channels, rate_range, budget_s
+        self.deadline = None if budget_s is None else time.monotonic() + budget_s
+
+    def format(self, rate: int, channels: int) -> None:
+        if self.rate_range is not None and not (
+                self.rate_range[0] <= rate <= self.rate_range[1]):
+            low, high = self.rate_range
+            raise InputError(f"The seed's sample rate is {rate} Hz; only {low}-{high} Hz is "
+                             "accepted. Re-export it at a common rate such as 44100 Hz.")
+        if self.max_channels is not None and channels > self.max_channels:
+            raise InputError(f"The seed has {channels} channels; at most {self.max_channels} "
+                             "are accepted. Mix it down to stereo or mono.")
+
+    def time(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise InputError(f"Decoding the seed took longer than {self.budget_s:g} s, so it "
+                             "was stopped. Upload a shorter clip (only its last seconds are "
+                             "used) or a WAV/FLAC file.")
+
+
 def _keep_frames(keep_s: float | None, rate: int) -> int | None:
     return None if keep_s is None else math.ceil(keep_s * rate)
 
@@ -192,7 +231,8 @@ class _TailBuffer:
         return out if self.keep is None else out[-self.keep :]
 
 
-def _from_tuple(source: tuple | list, keep_s: float | None) -> tuple[np.ndarray, int]:
+def _from_tuple(source: tuple | list, keep_s: float | None,
+                check: _Checks) -> tuple[np.ndarray, int]:
     """Validate Gradio's ``(rate, samples)`` and mix it to mono float32."""
     if len(source) != 2:
         raise InputError("The seed audio must be a (sample rate, samples) pair.")
@@ -224,6 +264,7 @@ def _from_tuple(source: tuple | list, keep_s: float | None) -> tuple[np.ndarray,
             f"not {list(samples.shape)}."
         )
     rate = int(rate)
+    check.format(rate, 1 if samples.ndim == 1 else samples.shape[1])
     keep = _keep_frames(keep_s, rate)
     if keep is not None:
         samples = samples[-keep:]
@@ -232,46 +273,51 @@ def _from_tuple(source: tuple | list, keep_s: float | None) -> tuple[np.ndarray,
     return np.ascontiguousarray(mono, dtype=np.float32), rate
 
 
-def _from_file(path: Path, keep_s: float | None) -> tuple[np.ndarray, int]:
-    """Decode the tail of an audio file: libsndfile first, PyAV (FFmpeg) when it refuses."""
+def _from_file(path: Path, keep_s: float | None, check: _Checks) -> tuple[np.ndarray, int]:
+    """Decode the tail of an audio file: libsndfile first, PyAV (FFmpeg) when it refuses.
+    Messages name the file by its base name: the full path may be the server's."""
     try:
         info = path.stat()
     except FileNotFoundError as err:
-        raise InputError(f"The seed file does not exist: {path}.") from err
+        raise InputError(f"The seed file {path.name!r} does not exist.") from err
     except OSError as err:
-        raise InputError(f"The seed file cannot be accessed: {path} ({err.strerror}).") from err
+        raise InputError(f"The seed file {path.name!r} cannot be accessed "
+                         f"({err.strerror}).") from err
     if stat.S_ISDIR(info.st_mode):
-        raise InputError(f"The seed path is a folder, not an audio file: {path}.")
+        raise InputError(f"The seed {path.name!r} is a folder, not an audio file.")
     if info.st_size == 0:
         raise InputError(f"The seed file is empty (0 bytes): {path.name}.")
     try:
-        return _read_soundfile(path, keep_s)
+        return _read_soundfile(path, keep_s, check)
     except sf.SoundFileError as err:
         # libsndfile does not read MP4/WebM and rejects some files FFmpeg can decode.
         _log.debug("libsndfile could not read %s (%s); trying FFmpeg", path, err)
-    return _read_pyav(path, keep_s)
+    return _read_pyav(path, keep_s, check)
 
 
-def _read_soundfile(path: Path, keep_s: float | None) -> tuple[np.ndarray, int]:
+def _read_soundfile(path: Path, keep_s: float | None, check: _Checks) -> tuple[np.ndarray, int]:
     with sf.SoundFile(path) as f:
         rate = int(f.samplerate)
+        check.format(rate, int(f.channels))  # before any frames x channels buffer exists
         keep = _keep_frames(keep_s, rate)
         frames = int(f.frames)
         if f.seekable() and 0 < frames < _UNKNOWN_FRAMES:
             start = 0 if keep is None or frames <= keep else frames - keep
             if start:
                 f.seek(start)
-            data = f.read(frames - start, dtype="float32", always_2d=True)
-            if len(data) >= frames - start or start == 0:
-                return data.mean(axis=1, dtype=np.float32), rate
+            mono = _read_blocks(f, None, check)
+            if len(mono) >= frames - start or start == 0:
+                return mono, rate
             # The header promised more frames than the file holds: read what is there.
             f.seek(0)
-        return _read_blocks(f, keep), rate
+        return _read_blocks(f, keep, check), rate
 
 
-def _read_blocks(f: sf.SoundFile, keep: int | None) -> np.ndarray:
+def _read_blocks(f: sf.SoundFile, keep: int | None, check: _Checks) -> np.ndarray:
+    """Mono from here to the end, one block of frames x channels in memory at a time."""
     tail = _TailBuffer(keep)
     while True:
+        check.time()
         block = f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
         if len(block) == 0:
             break
@@ -281,7 +327,10 @@ def _read_blocks(f: sf.SoundFile, keep: int | None) -> np.ndarray:
     return tail.array()
 
 
-def _read_pyav(path: Path, keep_s: float | None) -> tuple[np.ndarray, int]:
+def _read_pyav(path: Path, keep_s: float | None, check: _Checks) -> tuple[np.ndarray, int]:
+    """Decode the tail with FFmpeg: seek near the end when the container knows its duration
+    (an hour of AAC then costs what its last seconds cost), else stream through it keeping
+    only the tail; either way within the caller's time budget."""
     not_audio = (
         f"The seed file {path.name!r} could not be read as audio: it is not an audio "
         f"file, or it is damaged (supported: {_SUPPORTED})."
@@ -297,26 +346,20 @@ def _read_pyav(path: Path, keep_s: float | None) -> tuple[np.ndarray, int]:
                 f"(supported: {_SUPPORTED})."
             )
         stream = container.streams.audio[0]
-        tail: _TailBuffer | None = None
-        rate = 0
-        last_error: Exception | None = None
-        try:
-            for packet in container.demux(stream):
-                try:
-                    frames = packet.decode()
-                except (av.FFmpegError, ValueError) as err:
-                    last_error = err  # skip a damaged packet, as FFmpeg's own tools do
-                    continue
-                for frame in frames:
-                    mono = _frame_to_mono(frame)
-                    if tail is None:
-                        rate = int(frame.sample_rate)
-                        tail = _TailBuffer(_keep_frames(keep_s, rate))
-                    elif frame.sample_rate != rate:
-                        mono = soxr.resample(mono, frame.sample_rate, rate, quality="HQ")
-                    tail.append(mono)
-        except (av.FFmpegError, ValueError) as err:
-            last_error = err  # damaged or cut-off container: keep what decoded so far
+        if stream.rate:  # else checked on the first frame
+            check.format(int(stream.rate), int(stream.channels or 0))
+        seek_s = _seek_point(container, keep_s)
+        if seek_s:
+            try:
+                container.seek(int(seek_s * av.time_base))  # to the keyframe before it
+            except (av.FFmpegError, OSError, ValueError):
+                seek_s = 0.0
+                container.seek(0)
+        tail, rate, last_error = _decode(container, stream, keep_s, check)
+        if seek_s and keep_s is not None and (tail is None or tail.total < tail.keep):
+            # the duration was an estimate and the seek overshot: decode from the start
+            container.seek(0)
+            tail, rate, last_error = _decode(container, stream, keep_s, check)
     if tail is None or tail.total == 0:
         raise InputError(
             f"The seed file {path.name!r} could not be decoded: it is damaged or truncated."
@@ -324,6 +367,45 @@ def _read_pyav(path: Path, keep_s: float | None) -> tuple[np.ndarray, int]:
     if last_error is not None:
         _log.warning("Parts of %s could not be decoded (%s); using the rest", path, last_error)
     return tail.array(), rate
+
+
+def _seek_point(container: av.container.InputContainer, keep_s: float | None) -> float:
+    """Where to start decoding so that the last `keep_s` seconds come out (0: the start)."""
+    if keep_s is None or container.duration is None or container.duration <= 0:
+        return 0.0
+    duration_s = container.duration / av.time_base
+    return max(0.0, duration_s - keep_s - _SEEK_MARGIN_S)
+
+
+def _decode(container: av.container.InputContainer, stream: av.AudioStream,
+            keep_s: float | None, check: _Checks
+            ) -> tuple[_TailBuffer | None, int, Exception | None]:
+    """Decode from the container's position to the end into a tail buffer."""
+    tail: _TailBuffer | None = None
+    rate = 0
+    last_error: Exception | None = None
+    try:
+        for packet in container.demux(stream):
+            check.time()
+            try:
+                frames = packet.decode()
+            except (av.FFmpegError, ValueError) as err:
+                last_error = err  # skip a damaged packet, as FFmpeg's own tools do
+                continue
+            for frame in frames:
+                if tail is None:
+                    rate = int(frame.sample_rate)
+                    check.format(rate, frame.layout.nb_channels)
+                    tail = _TailBuffer(_keep_frames(keep_s, rate))
+                    mono = _frame_to_mono(frame)
+                else:
+                    mono = _frame_to_mono(frame)
+                    if frame.sample_rate != rate:
+                        mono = soxr.resample(mono, frame.sample_rate, rate, quality="HQ")
+                tail.append(mono)
+    except (av.FFmpegError, ValueError) as err:
+        last_error = err  # damaged or cut-off container: keep what decoded so far
+    return tail, rate, last_error
 
 
 def _frame_to_mono(frame: av.AudioFrame) -> np.ndarray:

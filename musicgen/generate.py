@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from musicgen.adapt import adapt_prior
+from musicgen.adapt import SeedAdapter
 from musicgen.checkpoint import PriorBundle, load_prior
 from musicgen.errors import InputError
 from musicgen.mixing import clip_peak, finalize
-from musicgen.options import GenerateOptions
+from musicgen.options import LIBRARY_LIMITS, GenerateOptions, Limits
 from musicgen.render import Rendering, render
 from musicgen.sampler import StepPrior
 from musicgen.seed import Seed, prepare_seed
@@ -72,18 +72,21 @@ class _Job:
     options: GenerateOptions
     random_seed: int
     start: float
+    limits: Limits
     timings: dict[str, float] = field(default_factory=dict)
     seed: Seed | None = None
     rendering: Rendering | None = None
 
 
 class Generator:
-    """A loaded prior + codec; stateless per request, so one instance serves many."""
+    """A loaded prior + codec; stateless per request (the adapter's cached copy is reset
+    for each), so one instance serves many."""
 
     def __init__(self, bundle: PriorBundle) -> None:
         self.bundle = bundle
         self.codec = bundle.codec
         self.step_prior = StepPrior.from_model(bundle.model, bundle.config)
+        self.adapter = SeedAdapter(bundle)  # built on the first adapted request
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> Generator:
@@ -98,19 +101,23 @@ class Generator:
         return self.codec.features.sample_rate
 
     def prepare_seed(self, source: Any, max_seconds: float = 30.0,
-                     timings: dict[str, float] | None = None) -> Seed:
+                     timings: dict[str, float] | None = None,
+                     limits: Limits = LIBRARY_LIMITS) -> Seed:
         """The seed as this generator's codec sees it (see `musicgen.seed.prepare_seed`)."""
-        return prepare_seed(source, self.codec, max_seconds, timings)
+        return prepare_seed(source, self.codec, max_seconds, timings, limits)
 
     def generate(self, source: Any, options: GenerateOptions,
-                 progress: Progress | None = None) -> GenerationResult:
+                 progress: Progress | None = None,
+                 limits: Limits = LIBRARY_LIMITS) -> GenerationResult:
+        """Continue `source`; `options` and the seed file are checked against `limits`."""
         report = progress or (lambda fraction, message: None)
-        job = self._new_job(options)
+        job = self._new_job(options, limits)
         audio = finalize(np.concatenate(list(self._pieces(source, job, report))))
         return self._finish(job, audio, report)
 
     def stream(self, source: Any, options: GenerateOptions, chunk_seconds: float = 2.0,
-               progress: Progress | None = None) -> Iterator[StreamChunk]:
+               progress: Progress | None = None,
+               limits: Limits = LIBRARY_LIMITS) -> Iterator[StreamChunk]:
         """`generate`, yielded in chunks as the audio is made; the last chunk holds the result.
 
         The first chunk is the seed's tail plus the first new audio, the others about
@@ -122,7 +129,7 @@ class Generator:
         if not math.isfinite(chunk_seconds) or chunk_seconds <= 0:
             raise InputError(f"chunk_seconds must be positive, got {chunk_seconds}")
         report = progress or (lambda fraction, message: None)
-        job = self._new_job(options)
+        job = self._new_job(options, limits)
         size = max(1, int(round(chunk_seconds * self.sample_rate)))
         sent: list[np.ndarray] = []
         buffer: list[np.ndarray] = []
@@ -162,24 +169,25 @@ class Generator:
                           GenerateOptions(seconds=seconds, render=render_name, random_seed=0))
         return time.perf_counter() - tic
 
-    def _new_job(self, options: GenerateOptions) -> _Job:
-        options.validate()
+    def _new_job(self, options: GenerateOptions, limits: Limits) -> _Job:
+        options.validate(limits)
         start = time.perf_counter()
         random_seed = options.random_seed if options.random_seed >= 0 else secrets.randbits(31)
-        return _Job(options, random_seed, start)
+        return _Job(options, random_seed, start, limits)
 
     def _pieces(self, source: Any, job: _Job, report: Progress) -> Iterator[np.ndarray]:
         """Load seed -> prime -> render: the output's samples in order (not yet limited)."""
         options, timings = job.options, job.timings
         report(0.0, "reading the seed")
-        seed = job.seed = self.prepare_seed(source, options.max_seed_seconds, timings)
+        seed = job.seed = self.prepare_seed(source, options.max_seed_seconds, timings,
+                                            job.limits)
         timings["seed_s"] = time.perf_counter() - job.start
 
         prior: StepPrior | None = None if options.uniform_prior else self.step_prior
         if options.adapt_steps > 0 and prior is not None:
             report(0.1, f"adapting to the seed ({options.adapt_steps} steps)")
             tic = time.perf_counter()
-            prior = adapt_prior(self.bundle, seed.codes, options.adapt_steps, job.random_seed)
+            prior = self.adapter.adapt(seed.codes, options.adapt_steps, job.random_seed)
             timings["adapt_s"] = time.perf_counter() - tic
 
         steps = max(1, math.ceil(options.seconds * self.codec.steps_per_second))

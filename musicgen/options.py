@@ -1,14 +1,15 @@
 """A request's options and the limits they are checked against, in one place.
 
-Both renderers and the orchestrator read `GenerateOptions`; the CLI and the Python API check
-requests against `LIBRARY_LIMITS`, the web page and its API (one shared server, one request at
-a time) against the tighter `PAGE_LIMITS`.
+Both renderers and the orchestrator read `GenerateOptions`. `Limits` is the one definition of
+what a request may ask for and what a seed file may be: the CLI and the Python API use
+`LIBRARY_LIMITS`, the web page and its API (one shared server, one request at a time) the same
+limits with a few tightened, `PAGE_LIMITS`. Every limit is checked before the work it bounds.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from musicgen.errors import InputError
@@ -20,14 +21,28 @@ RENDERS = ("seed", "synth")
 
 @dataclass(frozen=True)
 class Limits:
-    """The most one request may ask for."""
+    """The most one request may ask for, and what its seed file may be."""
 
-    max_seconds: float  # of new audio
-    max_adapt_steps: int
+    max_seconds: float = 120.0  # of new audio
+    max_adapt_steps: int = 2000
+    # The seed: decoding stops after this much wall-clock time (only the tail is decoded, so
+    # an ordinary file takes well under a second; this bounds damaged or pathological ones).
+    max_decode_seconds: float = 10.0
+    max_channels: int = 32  # checked before a frames x channels block is read
+    min_sample_rate: int = 4000
+    max_sample_rate: int = 384_000
+    max_upload_bytes: int | None = None  # the web server refuses bigger uploads at once
+
+    @property
+    def rate_range(self) -> tuple[int, int]:
+        return self.min_sample_rate, self.max_sample_rate
 
 
-LIBRARY_LIMITS = Limits(max_seconds=120.0, max_adapt_steps=2000)
-PAGE_LIMITS = Limits(max_seconds=60.0, max_adapt_steps=200)
+LIBRARY_LIMITS = Limits()
+PAGE_LIMITS = replace(LIBRARY_LIMITS, max_seconds=60.0, max_adapt_steps=200,
+                      max_decode_seconds=4.0, max_upload_bytes=50 * 1024 * 1024)
+# The page's queue: requests beyond this many waiting are told the server is busy.
+PAGE_QUEUE_SIZE = 16
 
 
 @dataclass(frozen=True)

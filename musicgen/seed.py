@@ -14,6 +14,7 @@ import numpy as np
 
 from musicgen.audio import load_audio, normalise_loudness
 from musicgen.codec import Codec
+from musicgen.options import LIBRARY_LIMITS, Limits
 
 
 @dataclass
@@ -26,13 +27,17 @@ class Seed:
 
 
 def prepare_seed(source: Any, codec: Codec, max_seconds: float = 30.0,
-                 timings: dict[str, float] | None = None) -> Seed:
+                 timings: dict[str, float] | None = None,
+                 limits: Limits = LIBRARY_LIMITS) -> Seed:
     """Load, level and encode a seed; drop its first partial step so it ends on a step.
 
     `source` is anything `load_audio` reads (a path, or a `(rate, samples)` tuple); only its
-    last `max_seconds` are used. `timings["encode_s"]` gets the encoder's time.
+    last `max_seconds` are used, and it must fit `limits` (channels, sample rate, decoding
+    time). `timings["encode_s"]` gets the encoder's time.
     """
-    audio = load_audio(source, codec.features.sample_rate, max_seconds=max_seconds)
+    audio = load_audio(source, codec.features.sample_rate, max_seconds=max_seconds,
+                       max_channels=limits.max_channels, rate_range=limits.rate_range,
+                       decode_budget_s=limits.max_decode_seconds)
     audio = normalise_loudness(audio, codec.features.loudness_dbfs)
     audio = audio[len(audio) % codec.samples_per_step:]
     log_mel = codec.analyzer.log_mel(audio)[: len(audio) // codec.features.hop_length]
