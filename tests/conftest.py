@@ -84,7 +84,8 @@ def app_url(app_module, app_generators: dict):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    app_module.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port,
+                      quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
+from PIL import Image
 
 from musicgen.audio import wav_bytes
 from musicgen.errors import InputError
 from musicgen.generate import GenerateOptions, Generator, StreamChunk
 from musicgen.render import synth as synth_module
-from musicgen.webui import live_updates
+from musicgen.webui import ResultFiles, live_updates
 
 
 @pytest.fixture(scope="module")
@@ -94,13 +96,16 @@ def test_bad_chunk_size_and_options_are_refused(generator: Generator, seed_wav: 
         next(generator.stream(seed_wav, GenerateOptions(seconds=0)))
 
 
-def test_live_updates_for_the_page(generator: Generator, seed_wav: Path) -> None:
+def test_live_updates_for_the_page(generator: Generator, seed_wav: Path,
+                                   tmp_path: Path) -> None:
     options = GenerateOptions(seconds=5, render="synth", random_seed=2)
-    updates = list(live_updates(generator, seed_wav, options))
+    updates = list(live_updates(generator, seed_wav, options, ResultFiles(tmp_path)))
     assert all(final is None for _, final in updates[:-1])
-    (rate, samples), image, info = updates[-1][1]
-    assert rate == generator.sample_rate and samples.dtype == np.int16
-    assert info["random_seed"] == 2 and image.width > image.height
+    wav_path, png_path, info = updates[-1][1]
+    samples, rate = sf.read(wav_path, dtype="int16")
+    assert rate == generator.sample_rate and Path(wav_path).parent == tmp_path
+    with Image.open(png_path) as image:
+        assert info["random_seed"] == 2 and image.width > image.height
     pcm = []
     for live, _ in updates:
         if live is not None:
