@@ -66,14 +66,12 @@ def build_demo(generators: dict[str, Generator], examples: list[Path],
     def prepare(architecture, temperature, seconds, top_k, top_p, random_seed, adapt_steps,
                 render):
         if architecture not in generators:
-            log.info("refused: unknown architecture %r", architecture)
-            raise gr.Error(f"architecture must be one of {archs}, got {architecture!r}")
+            raise refusal(f"architecture must be one of {archs}, got {architecture!r}")
         try:
             options = request_options(seconds, temperature, top_k, top_p, random_seed,
                                       adapt_steps, render, PAGE_LIMITS)
         except InputError as error:
-            log.info("refused: %s", error)
-            raise gr.Error(str(error)) from error
+            raise refusal(str(error)) from error
         if ready is not None:
             ready.wait()
         return generators[architecture], options
@@ -85,8 +83,7 @@ def build_demo(generators: dict[str, Generator], examples: list[Path],
         try:
             yield
         except InputError as error:
-            log.info("refused: %s", error)
-            raise gr.Error(str(error)) from error
+            raise refusal(str(error)) from error
         except gr.Error:
             raise
         except Exception as error:  # CheckpointError too: its message names server paths
@@ -169,6 +166,12 @@ def build_demo(generators: dict[str, Generator], examples: list[Path],
             button.click(generate, api_name="generate", inputs=inputs, outputs=results,
                          **MODELS)
     return demo.queue(default_concurrency_limit=1, max_size=PAGE_QUEUE_SIZE)
+
+
+def refusal(message: str) -> gr.Error:
+    """A visitor's mistake: one log line, their message, and no traceback from Gradio."""
+    log.info("refused: %s", message)
+    return gr.Error(message, print_exception=False)
 
 
 def launch(demo: gr.Blocks, **kwargs) -> None:

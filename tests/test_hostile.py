@@ -87,7 +87,7 @@ def test_absurd_sample_rate_is_refused_clearly(app_url: str, tmp_path: Path) -> 
     assert "1 Hz" in message and f"{PAGE_LIMITS.min_sample_rate}" in message, message
 
 
-def test_messages_show_no_server_path(app_url: str, tmp_path: Path, caplog) -> None:
+def test_messages_show_no_server_path(app_url: str, tmp_path: Path, caplog, capfd) -> None:
     """Upload errors used to quote the server's temporary path; user errors log one line."""
     from gradio.utils import get_upload_folder
 
@@ -100,6 +100,7 @@ def test_messages_show_no_server_path(app_url: str, tmp_path: Path, caplog) -> N
     refused = [r for r in caplog.records if r.name == "musicgen.app"]
     assert refused and all(r.getMessage().startswith("refused:") and not r.exc_info
                            for r in refused)
+    assert "Traceback" not in capfd.readouterr().err  # nor does Gradio print one
 
 
 def test_adaptation_is_reproducible_and_its_model_is_reused(tiny_run: dict[str, Path],
