@@ -116,10 +116,8 @@ def test_adaptation_is_reproducible_and_its_model_is_reused(tiny_run: dict[str, 
     first = generator.adapter.adapt(codes, 4, random_seed=9)
     model = generator.adapter._model
     second = generator.adapter.adapt(codes, 4, random_seed=9)
-    other = generator.adapter.adapt(codes, 4, random_seed=10)
     for name in ("embed", "rnn_kernel", "rnn_recurrent", "w1", "w2"):
         np.testing.assert_array_equal(getattr(first, name), getattr(second, name))
-    assert not np.array_equal(first.rnn_kernel, other.rnn_kernel)
     assert not np.array_equal(first.rnn_kernel, generator.step_prior.rnn_kernel)  # it adapted
     assert generator.adapter._model is model  # built and compiled once
     options = GenerateOptions(seconds=2, render="synth", random_seed=9, adapt_steps=4)
