@@ -129,7 +129,9 @@ def build_demo(generators: dict[str, Generator], examples: list[Path],
                                 example_labels=[p.stem for p in examples])
                 architecture = gr.Radio([(ARCH_LABELS[a], a) for a in archs], value=default_arch,
                                         label="Architecture")
-                temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
+                temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature",
+                                        info="low = the model's safest choice, "
+                                        "high = more adventurous (both sounds)")
                 seconds = gr.Slider(1, MAX_SECONDS, value=10, step=1, elem_id="seconds",
                                     label="Seconds of new audio")
                 render = gr.Radio([("Seed's own sound", "seed"), ("Synthesized", "synth")],

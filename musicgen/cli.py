@@ -52,7 +52,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
                    help="seed audio file (WAV, FLAC, OGG, MP3, M4A/AAC, WebM/Opus)")
     p.add_argument("--seconds", type=float, default=10.0, help="seconds of NEW audio (default 10)")
     p.add_argument("--temperature", type=float, default=1.0,
-                   help="sampling temperature: lower is safer, higher is wilder (default 1.0)")
+                   help="divides the final choice scores in both renderers: lower is the "
+                   "model's safest choice, higher is more adventurous (default 1.0)")
     p.add_argument("--top-k", type=int, default=0, help="keep only the k likeliest (0 = off)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1.0 = off)")
     p.add_argument("--random-seed", type=int, default=-1,
@@ -62,6 +63,9 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
                    "synth: synthesized from the model's codes")
     p.add_argument("--adapt-steps", type=int, default=0,
                    help="fine-tune the prior on the seed's own codes for N steps first")
+    p.add_argument("--no-prior", action="store_true",
+                   help="--render seed only: choose units by the costs alone (no model), to "
+                   "hear what the model adds")
     p.add_argument("--out", required=True, help="output WAV path")
 
 
@@ -89,6 +93,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                        description="Codec fidelity, prior bits against n-gram baselines, and "
                        "generation statistics for both renderers on held-out tracks.")
     p.add_argument("--checkpoint", required=True, help="prior checkpoint folder")
+    p.add_argument("--compare", nargs="+", default=[], metavar="CHECKPOINT",
+                   help="other prior checkpoints on the same codec (e.g. checkpoints/prior-lstm)"
+                   ": their seed-renderer rows join the generation table")
     p.add_argument("--data", nargs="+", required=True,
                    help="corpus manifest.json (its held-out tracks) or held-out audio files")
     p.add_argument("--seeds", type=int, default=20, help="generation seeds (default 20)")
@@ -175,7 +182,8 @@ def _run_generate(args: argparse.Namespace) -> None:
 
     options = GenerateOptions(seconds=args.seconds, temperature=args.temperature,
                               top_k=args.top_k, top_p=args.top_p, random_seed=args.random_seed,
-                              render=args.render, adapt_steps=args.adapt_steps)
+                              render=args.render, adapt_steps=args.adapt_steps,
+                              use_prior=not args.no_prior)
     options.validate()  # before loading models: bad options fail fast
     if not os.path.isfile(args.seed):
         raise InputError(f"seed file not found: {args.seed}")
@@ -224,7 +232,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         raise InputError("--chain-windows must be >= 0 (>= 1 with --chain-only)")
     if not config.chain_seconds > 1:
         raise InputError("--chain-seconds must be more than 1")
-    report = evaluate(args.checkpoint, args.data, config)
+    report = evaluate(args.checkpoint, args.data, config, compare=args.compare)
     print_report(report)
     if args.json:
         with open(args.json, "w") as handle:

@@ -3,8 +3,10 @@
 - codec chain: held-out windows through vocoder, codec and two baselines (`codec_eval.py`);
 - codec: log-mel round-trip RMSE (dB per mel bin) and codebook perplexity per level;
 - prior: bits per step and per second beside tuned n-gram baselines on the same codes;
-- generation: both renderers on the same held-out seeds, plus the seed renderer driven by a
-  uniform prior (costs alone), so the LSTM/GRU's contribution is measured, not assumed.
+- generation: both renderers on the same held-out seeds, plus the seed renderer with no prior
+  (a uniform choice: costs alone) and with any other priors given (`compare`: e.g. the LSTM
+  next to the GRU), so each model's contribution is measured, not assumed: jarring share, the
+  prior's agreement with the final choice and its share of the score's variance at decisions.
 """
 
 from __future__ import annotations
@@ -137,6 +139,7 @@ def clip_metrics(new: np.ndarray, clip: SeedClip, sr: int) -> dict[str, float]:
         "tempo_kept": float(metrics.tempo_kept(seed_tempo, new_tempo))
         if seed_pulse >= CLEAR_PULSE else float("nan"),
         "loop_share": metrics.loop_share(new, sr),
+        "jarring_share": metrics.jarring_share(new, clip.seed, sr),
     }
 
 
@@ -154,30 +157,40 @@ def _summarise(rows: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
+def _nan_if_none(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
 def generation_report(generator: Generator, clips: Sequence[SeedClip],
-                      config: EvaluationConfig) -> dict[str, dict[str, float]]:
+                      config: EvaluationConfig,
+                      compare: dict[str, Generator] | None = None) -> dict[str, dict[str, float]]:
+    """Median figures per row; `compare` adds a seed-renderer row per named prior."""
     sr = generator.sample_rate
     sps = generator.codec.steps_per_second
-    # (row name, render, adaptation steps, uniform prior): every row is one `generate` call
-    variants: list[tuple[str, str, int, bool]] = [("synth", "synth", 0, False),
-                                                  ("seed", "seed", 0, False),
-                                                  ("seed, uniform prior", "seed", 0, True)]
+    # (row name, generator, render, adaptation steps, use prior): each row is one `generate`
+    variants: list[tuple[str, Generator, str, int, bool]] = [
+        ("synth", generator, "synth", 0, True), ("seed", generator, "seed", 0, True)]
+    variants += [(f"seed, {name}", other, "seed", 0, True)
+                 for name, other in (compare or {}).items()]
+    variants.append(("seed, uniform prior", generator, "seed", 0, False))
     if config.adapt_steps:
-        variants += [(f"seed, adapt {config.adapt_steps}", "seed", config.adapt_steps, False),
-                     (f"synth, adapt {config.adapt_steps}", "synth", config.adapt_steps, False)]
+        steps = config.adapt_steps
+        variants += [(f"seed, adapt {steps}", generator, "seed", steps, True),
+                     (f"synth, adapt {steps}", generator, "synth", steps, True)]
     rows: dict[str, list[dict[str, float]]] = {name: [] for name, *_ in variants}
     rows["true continuation"] = []
     seams: dict[str, list[float]] = {name: [] for name, *_ in variants}
     for i, clip in enumerate(tqdm(clips, desc="generation", unit="seed")):
         truth_row = clip_metrics(clip.truth, clip, sr)
-        truth_row.update(jumps_per_10s=0.0, longest_verbatim_s=float("nan"), render_s=math.nan)
+        truth_row.update(jumps_per_10s=0.0, longest_verbatim_s=float("nan"), render_s=math.nan,
+                         prior_agreement=math.nan, prior_variance_share=math.nan)
         rows["true continuation"].append(truth_row)
-        for name, render, adapt, uniform in variants:
+        for name, model, render, adapt, use_prior in variants:
             options = GenerateOptions(seconds=config.new_seconds, temperature=config.temperature,
                                       random_seed=config.random_seed + i, render=render,
-                                      adapt_steps=adapt, uniform_prior=uniform)
+                                      adapt_steps=adapt, use_prior=use_prior)
             tic = time.perf_counter()
-            result = generator.generate((sr, clip.seed), options)
+            result = model.generate((sr, clip.seed), options)
             elapsed = time.perf_counter() - tic
             audio, joins = result.audio, result.joins
             join = int(round(result.join_seconds * sr))
@@ -186,7 +199,10 @@ def generation_report(generator: Generator, clips: Sequence[SeedClip],
             new_joins = [j for j in joins if j > join]
             verbatim = metrics.longest_verbatim_run(result.codes, result.seed_codes)
             row.update(jumps_per_10s=metrics.jumps_per_10s(len(new_joins), len(new) / sr),
-                       longest_verbatim_s=verbatim / sps, render_s=elapsed)
+                       longest_verbatim_s=verbatim / sps, render_s=elapsed,
+                       prior_agreement=_nan_if_none(result.info.get("prior_agreement")),
+                       prior_variance_share=_nan_if_none(
+                           result.info.get("prior_variance_share")))
             if result.source_pairs is not None:  # seed audio: against the seed playing on
                 excess = metrics.splice_excess_values(audio, sr, joins, result.seed_audio,
                                                       result.source_pairs)
@@ -205,9 +221,19 @@ def generation_report(generator: Generator, clips: Sequence[SeedClip],
 
 
 def evaluate(checkpoint_dir: str | Path, sources: Sequence[str],
-             config: EvaluationConfig) -> dict[str, Any]:
+             config: EvaluationConfig,
+             compare: Sequence[str | Path] = ()) -> dict[str, Any]:
+    """All figures for one checkpoint; `compare`: other prior checkpoints on the same codec
+    whose seed-renderer rows go in the same table (on the same seeds)."""
     start = time.perf_counter()
     generator = Generator.load(checkpoint_dir)
+    others: dict[str, Generator] = {}
+    for folder in compare:
+        other = Generator.load(folder)
+        if other.codec.config != generator.codec.config:
+            raise InputError(f"{Path(folder).name}: its codec differs from the checkpoint's, "
+                             "so its rows would not be comparable")
+        others[Path(folder).name] = other
     codec = generator.codec
     fraction = generator.bundle.meta.get("provenance", {}).get("train", {}).get(
         "heldout_fraction", 0.15)
@@ -229,7 +255,7 @@ def evaluate(checkpoint_dir: str | Path, sources: Sequence[str],
                      config.max_track_seconds)
     # Generation first: it is the part most likely to meet a surprise in new music.
     clips = pick_seeds(split.heldout, generator.sample_rate, config)
-    generation = generation_report(generator, clips, config)
+    generation = generation_report(generator, clips, config, others)
     heldout_mels = cache.load(split.heldout, "held-out log-mel")
     codec_figures, heldout_codes = codec_report(codec, heldout_mels)
     sps = codec.steps_per_second
@@ -253,7 +279,8 @@ GENERATION_COLUMNS = [
     ("pulse_ratio", "pulse×"), ("tempo_kept_share", "tempo"), ("chroma_ratio", "chroma×"),
     ("loop_share", "loops"), ("jumps_per_10s", "jumps/10s"),
     ("longest_verbatim_s", "verbatim s"), ("seam_excess_p90_db", "seam p90"),
-    ("silent_fraction", "silent"), ("render_s", "time s"),
+    ("silent_fraction", "silent"), ("jarring_share", "jarring"),
+    ("prior_agreement", "agree"), ("prior_variance_share", "prior var"), ("render_s", "time s"),
 ]
 
 
@@ -280,3 +307,5 @@ def print_report(report: dict[str, Any]) -> None:
     for name, row in report["generation"].items():
         cells = "".join(f"{row.get(k, float('nan')):>11.3g}" for k, _ in GENERATION_COLUMNS)
         print(f"{name:24s}{cells}")
+    print("agree: share of decisions where the final choice is the prior's favourite; prior var: "
+          "the prior term's share of the score's variance at decisions (medians)")

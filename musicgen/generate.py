@@ -183,7 +183,7 @@ class Generator:
                                             job.limits)
         timings["seed_s"] = time.perf_counter() - job.start
 
-        prior: StepPrior | None = None if options.uniform_prior else self.step_prior
+        prior: StepPrior | None = self.step_prior if options.use_prior else None
         if options.adapt_steps > 0 and prior is not None:
             report(0.1, f"adapting to the seed ({options.adapt_steps} steps)")
             tic = time.perf_counter()
@@ -215,7 +215,7 @@ class Generator:
             "new_seconds": round(seconds_new, 3),
             "timings": {k: round(v, 4) for k, v in timings.items()},
             "real_time_factor": round(seconds_new / max(timings["total_s"], 1e-9), 1),
-            **({"prior": "uniform"} if options.uniform_prior else {}),
+            **({} if options.use_prior else {"prior": "none (costs alone)"}),
             **rendering.info,
         }
         report(1.0, "done")

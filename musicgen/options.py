@@ -58,9 +58,9 @@ class GenerateOptions:
     adapt_steps: int = 0
     max_seed_seconds: float = 30.0
     context_seconds: float = 3.0  # how much of the seed's end starts the output
-    # render="seed" without the prior: units chosen by their costs alone. Not a product
-    # feature: `evaluate`'s baseline row, so that the prior's contribution is measured.
-    uniform_prior: bool = False
+    # render="seed" with use_prior=False: units chosen by their costs alone, so that a user
+    # can hear (and `evaluate` measure) what the model adds.
+    use_prior: bool = True
     vocoder: VocoderConfig = field(default_factory=VocoderConfig)
 
     @property
@@ -81,8 +81,8 @@ class GenerateOptions:
             raise InputError("random_seed must be -1 (random) or a non-negative integer")
         if self.context_seconds < 0 or self.max_seed_seconds < 1:
             raise InputError("context_seconds must be >= 0 and max_seed_seconds >= 1")
-        if self.uniform_prior and self.render != "seed":
-            raise InputError("uniform_prior needs render='seed': synth samples from the prior")
+        if not self.use_prior and self.render != "seed":
+            raise InputError("use_prior=False needs render='seed': synth samples from the prior")
         self.sampling.validate()
 
 

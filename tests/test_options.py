@@ -26,7 +26,7 @@ def test_request_options_converts_the_page_s_values() -> None:
         request_options("ten", 1.0, 0, 1.0, -1, 0, "seed")
 
 
-def test_uniform_prior_is_only_for_the_seed_renderer() -> None:
-    GenerateOptions(uniform_prior=True).validate()
-    with pytest.raises(InputError, match="uniform_prior"):
-        GenerateOptions(render="synth", uniform_prior=True).validate()
+def test_no_prior_is_only_for_the_seed_renderer() -> None:
+    GenerateOptions(use_prior=False).validate()
+    with pytest.raises(InputError, match="use_prior"):
+        GenerateOptions(render="synth", use_prior=False).validate()

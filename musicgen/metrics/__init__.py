@@ -20,15 +20,19 @@ from musicgen.metrics.sound import (
     spectral_flatness,
     static_share,
 )
+from musicgen.metrics.transitions import audibly_different, beat_changes, jarring_share
 
 __all__ = [
     "AUDIBLE_DBFS",
     "CLEAR_PULSE",
     "FLOOR_DB",
     "N_MELS",
+    "audibly_different",
+    "beat_changes",
     "change_db",
     "chroma_similarity",
     "frame_params",
+    "jarring_share",
     "jumps_per_10s",
     "log_mel_db",
     "longest_verbatim_run",

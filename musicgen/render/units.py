@@ -2,11 +2,13 @@
 
 Each generated step plays one code step's worth of the seed's real audio (a unit). Playing on
 in seed order is free; a jump costs a fixed penalty plus the spectral mismatch across the join,
-and units heard in the last few seconds cost extra. The prior scores every candidate by the
-log-probability of its codes, and the chosen unit's codes are fed back to the prior, so the
-prior always sees what is heard. Jumps land only at the same position in the beat (in the bar
-when downbeats are clear), so the output keeps the seed's pulse; seeds with no usable pulse
-jump anywhere, less often. Every join gets an equal-power crossfade.
+and units heard in the last few seconds cost extra. The prior scores every candidate by how
+plausible the beat of music it would start is after what was played (`render.steering`), and
+the chosen unit's codes are fed back to the prior, so the prior always sees what is heard.
+The choice is softmax((prior term - costs) / temperature). Jumps land only at the same
+position in the beat (in the bar when downbeats are clear), so the output keeps the seed's
+pulse; seeds with no usable pulse jump anywhere, less often. Every join gets an equal-power
+crossfade.
 """
 
 from __future__ import annotations
@@ -24,18 +26,21 @@ from musicgen.metrics.rhythm import CLEAR_PULSE, periodicity
 from musicgen.mixing import correlation, equal_power_fades
 from musicgen.options import GenerateOptions
 from musicgen.render.base import Rendering
-from musicgen.sampler import SamplingOptions, StepPrior, draw, filter_logits
+from musicgen.render.steering import (
+    Lookahead,
+    Steering,
+    choice_probabilities,
+    draw_index,
+    units_ahead,
+)
+from musicgen.sampler import SamplingOptions, StepPrior
 from musicgen.seed import Seed
 
 
 @dataclass(frozen=True)
 class UnitCosts:
-    """Costs in nats, next to the prior's log-probabilities (divided by temperature)."""
+    """Costs in nats, subtracted from the prior's term (`steering.Steering`)."""
 
-    # The prior's log-probability sums 8 levels: differences of tens of nats between units
-    # swamped every cost below (loop share 0.41 vs 0.26 for a uniform prior on held-out
-    # seeds); weighted 0.25 (1/levels when None) it kept pulse 0.93 with loop share 0.35.
-    prior_weight: float | None = 0.25
     jump: float = 1.5
     mismatch_per_db: float = 0.25  # per dB of log-mel difference across the join
     reuse: float = 4.0  # a unit heard before costs this, decaying over `reuse_seconds`
@@ -154,8 +159,10 @@ class _UnitSampler:
 
     def __init__(self, prior: StepPrior | None, seed: Seed, samples_per_step: int,
                  frames_per_step: int, grid: BeatGrid, costs: UnitCosts, sr: int,
-                 options: SamplingOptions, rng: np.random.Generator) -> None:
+                 options: SamplingOptions, rng: np.random.Generator,
+                 steering: Steering | None = None) -> None:
         self.prior, self.seed, self.hop = prior, seed, samples_per_step
+        self.steering = steering or Steering()
         self.fps = frames_per_step
         self.grid, self.costs, self.sr = grid, costs, sr
         self.options, self.rng = options, rng
@@ -169,6 +176,12 @@ class _UnitSampler:
         self.step_index = 0
         self.decisions = 0
         self.agreed = 0
+        self.prior_shares: list[float] = []  # the prior term's share of the score's variance
+        beat_steps = grid.period * self.steps_per_second
+        st = self.steering
+        self.horizon = int(np.clip(round(st.horizon_beats * beat_steps), st.min_horizon,
+                                   st.max_horizon))
+        self.lookahead: Lookahead | None = None
 
     def unit_at(self, position: int) -> int:
         return int(np.clip(round(position / self.hop), 0, self.units - 1))
@@ -222,32 +235,37 @@ class _UnitSampler:
             targets, is_jump = np.array([0], np.int64), np.array([True])
         return _Decision(targets, is_jump, splice)
 
-    def choose(self, decision: _Decision, h: np.ndarray | None, position: int,
-               run_steps: int) -> int:
-        c = self.costs
+    def choose(self, decision: _Decision, position: int, run_steps: int) -> int:
+        c, st = self.costs, self.steering
         units = np.array([self.unit_at(t) for t in decision.targets])
-        codes = self.seed.codes[units]
-        if self.prior is not None and h is not None:
-            weight = c.prior_weight if c.prior_weight is not None else 1.0 / codes.shape[1]
-            log_prob = weight * self.prior.log_prob(h, codes) / self.options.temperature
-        else:
-            log_prob = np.zeros(len(units))
+        steered = self.lookahead is not None and st.prior_weight > 0 and len(units) > 1
+        prior_term = (st.prior_weight * self.lookahead.score(units) if steered
+                      else np.zeros(len(units)))
         before = self.mel_before(position)
         mismatch = np.array([np.abs(self.mel_before(t) - before).mean()
                              for t in decision.targets])
         ago = (self.step_index - self.last_heard[units]) / self.steps_per_second
         reused = c.reuse * np.exp(-ago / c.reuse_seconds)
+        if st.recent_overlap > 0:  # replaying the next beat of what was just heard
+            ahead, valid = units_ahead(units, self.horizon, self.units)
+            ago_ahead = (self.step_index - self.last_heard[ahead]) / self.steps_per_second
+            heard = np.exp(-ago_ahead / st.recent_seconds) * valid
+            reused = reused + st.recent_overlap * heard.sum(1) / np.maximum(valid.sum(1), 1)
         here = self.unit_at(position - self.hop)
         repeated = np.array([(here, u) in self.jumps_taken for u in units])
         run_s = run_steps / self.steps_per_second
         cost = reused + np.where(
             decision.is_jump, c.jump + c.mismatch_per_db * mismatch + c.repeat_jump * repeated,
             c.long_run_per_second * max(0.0, run_s - c.free_run_seconds))
-        pick = draw(filter_logits(log_prob - cost, self.options.top_k, self.options.top_p),
-                    self.rng)
-        if len(units) > 1 and self.prior is not None:  # without a prior nothing can agree
+        score = prior_term - cost
+        o = self.options
+        pick = draw_index(choice_probabilities(score, o.temperature, o.top_k, o.top_p,
+                                               st.max_top_probability), self.rng)
+        if steered:  # without a prior nothing can agree
             self.decisions += 1
-            self.agreed += int(pick == int(np.argmax(log_prob)))
+            self.agreed += int(pick == int(np.argmax(prior_term)))
+            total = float(np.var(score))
+            self.prior_shares.append(float(np.var(prior_term)) / total if total > 0 else 0.0)
         if decision.is_jump[pick]:
             self.jumps_taken.add((here, int(units[pick])))
         return int(decision.targets[pick])
@@ -256,8 +274,9 @@ class _UnitSampler:
         """Read positions and splice offsets (one per step), and the codes fed to the prior."""
         for i in range(min(tail_steps, self.units)):  # the tail was heard just before step 0
             self.last_heard[self.units - 1 - i] = -1 - i
-        state, h = (self.prior.prime(self.seed.codes) if self.prior is not None
-                    else (None, None))
+        if self.prior is not None:
+            self.lookahead = Lookahead(self.prior, self.seed.codes, self.steering,
+                                       self.horizon)
         position, run_steps = self.length, 0  # the seed's end: the first step must jump
         starts: list[int] = []
         splices: list[int] = []
@@ -266,7 +285,7 @@ class _UnitSampler:
             decision = self.candidates(position, run_steps)
             splice = 0
             if decision is not None:
-                target = self.choose(decision, h, position, run_steps)
+                target = self.choose(decision, position, run_steps)
                 if target != position:
                     run_steps, splice = 0, decision.splice
                 position = target
@@ -276,8 +295,8 @@ class _UnitSampler:
             self.last_heard[unit] = t
             self.step_index = t + 1
             codes[t] = self.seed.codes[unit]
-            if self.prior is not None:
-                h = self.prior.step(state, codes[t])
+            if self.lookahead is not None:
+                self.lookahead.h = self.prior.step(self.lookahead.state, codes[t])
             position += self.hop
             run_steps += 1
         return starts, splices, codes
@@ -347,7 +366,8 @@ def render_seed(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
 
 def place_units(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
                 options: GenerateOptions, rng: np.random.Generator,
-                costs: UnitCosts | None = None) -> SeedRender:
+                costs: UnitCosts | None = None, steering: Steering | None = None,
+                grid: BeatGrid | None = None) -> SeedRender:
     """`render_seed` with the full record of where every piece of the seed went."""
     sampling = options.sampling
     sampling.validate()
@@ -355,9 +375,9 @@ def place_units(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
     sr = codec.features.sample_rate
     hop = codec.samples_per_step
     tic = time.perf_counter()
-    grid = analyse_beat(seed.audio, sr, codec.features.hop_length)
+    grid = grid or analyse_beat(seed.audio, sr, codec.features.hop_length)
     sampler = _UnitSampler(prior, seed, hop, codec.config.frames_per_step, grid, costs, sr,
-                           sampling, rng)
+                           sampling, rng, steering)
     tail = min(len(seed.audio), int(round(options.context_seconds * sr)))
     starts, splices, codes = sampler.run(steps, tail_steps=tail // hop)
     sample_seconds = time.perf_counter() - tic
@@ -386,5 +406,7 @@ def place_units(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
         "beats_per_bar": grid.beats_per_bar, "jumps": len(jumps),
         "prior_agreement": round(sampler.agreed / sampler.decisions, 3)
         if sampler.decisions else None,
+        "prior_variance_share": round(float(np.median(sampler.prior_shares)), 3)
+        if sampler.prior_shares else None,
     }
     return SeedRender(audio, tail, codes, sample_seconds, info, jumps, segments)

@@ -1,0 +1,187 @@
+"""How the prior steers the seed renderer: a teacher-forced lookahead per candidate.
+
+At a decision (about one per beat) a candidate read position c would play the seed's units
+c, c+1, ..., c+H-1 next: jumps are at least a beat apart, so that is what would be heard. The
+prior, cloned once per candidate and run batched, scores that future on its coarsest levels
+(the finer ones are near uniform and only add noise):
+
+    LA(c)  = log p(levels < m of unit c+k | what was played, units c..c+k-1), k < H
+    REF(c) = log p(levels < m of unit c+k | the seed's own units before c+k)
+    E(c)   = mean over k of min(0, LA - REF)      nats per step, <= 0
+    score(c) = prior_weight * E(c) - costs(c)
+
+REF (one teacher-forced pass over the seed per request) takes out how predictable a passage
+is in itself (sustained chords are always "likely"), so E judges the *transition*: how much
+less plausible the segment becomes after what was played than where it sits in the seed. The
+cap at 0 matters: repeating material makes the prior confident, and rewarding that pulled the
+output into loops. Scoring one next step at weight 0.25 (the first design) let hand-set costs
+decide; this lookahead is what lets the model's knowledge of what follows change the choice.
+
+The choice is then softmax(score / temperature), as in synth: low temperature = the safest
+choice, high = adventurous. At temperature 1 the top choice's probability is bounded
+(`max_top_probability`), so that pressing Generate again gives a new continuation; as the
+temperature falls the bound relaxes towards 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from musicgen.sampler import PriorState, StepPrior, filter_logits
+
+
+@dataclass(frozen=True)
+class Steering:
+    """How the lookahead enters the choice (nats per step, next to the costs in nats)."""
+
+    prior_weight: float = 1.5  # nats of cost per nat/step of lookahead log-probability
+    levels: int = 2  # score the coarsest levels only
+    horizon_beats: float = 1.0  # H = this many beats of steps, clamped to the two below
+    min_horizon: int = 4
+    max_horizon: int = 16
+    relative: bool = True  # subtract the seed's own teacher-forced log-prob (REF)
+    cap: bool = True  # per step min(LA - REF, 0): never reward more confidence than the seed
+    warmup_steps: int = 16  # the seed's first steps have too little context for a fair REF
+    # Replaying what was just heard: this many nats for a candidate whose next H units were
+    # all heard within `recent_seconds` (in proportion to the share heard, decaying with age).
+    recent_overlap: float = 0.0
+    recent_seconds: float = 6.0
+    # At temperature T the top choice gets at most 1 - (1 - this) * T (1.0 = no bound).
+    max_top_probability: float = 1.0
+
+
+class BatchPrior:
+    """`StepPrior` run on N cloned states at once (the same maths, batched)."""
+
+    def __init__(self, prior: StepPrior) -> None:
+        self.prior = prior
+        self.levels = np.arange(prior.config.levels)
+
+    def clone(self, state: PriorState, n: int) -> PriorState:
+        """N copies of `state`, stacked on a new first axis."""
+        return PriorState([np.repeat(b[None], n, 0) for b in state.buffers],
+                          list(state.positions), np.repeat(state.h[None], n, 0),
+                          None if state.c is None else np.repeat(state.c[None], n, 0))
+
+    def step(self, state: PriorState, codes: np.ndarray) -> np.ndarray:
+        """Feed codes [N, L] to the batched `state` (in place); return h [N, U]."""
+        p = self.prior
+        x = p.embed[self.levels[None, :], codes].sum(1)
+        for i, (kernel, bias, dilation) in enumerate(p.convs):
+            buf = state.buffers[i]
+            size = buf.shape[1]
+            pos = (state.positions[i] + 1) % size
+            buf[:, pos] = x
+            state.positions[i] = pos
+            taps = [(pos - (kernel.shape[0] - 1 - j) * dilation) % size
+                    for j in range(kernel.shape[0])]
+            x = np.maximum(buf[:, taps].reshape(len(x), -1) @ p._flat_convs[i] + bias, 0.0)
+        units, h = p.config.rnn_units, state.h
+        if p.config.arch == "lstm":
+            z = x @ p.rnn_kernel + h @ p.rnn_recurrent + p.rnn_bias
+            gate = 0.5 * (np.tanh(0.5 * z) + 1.0)
+            state.c = gate[:, units:2 * units] * state.c + gate[:, :units] * np.tanh(
+                z[:, 2 * units:3 * units])
+            state.h = (gate[:, 3 * units:] * np.tanh(state.c)).astype(np.float32)
+        else:
+            xz = x @ p.rnn_kernel + p.rnn_bias[0]
+            hz = h @ p.rnn_recurrent + p.rnn_bias[1]
+            zr = 0.5 * (np.tanh(0.5 * (xz[:, :2 * units] + hz[:, :2 * units])) + 1.0)
+            cand = np.tanh(xz[:, 2 * units:] + zr[:, units:] * hz[:, 2 * units:])
+            state.h = (zr[:, :units] * h + (1.0 - zr[:, :units]) * cand).astype(np.float32)
+        return state.h
+
+    def log_prob(self, h: np.ndarray, codes: np.ndarray, levels: int) -> np.ndarray:
+        """log p of codes [N, L] given hidden vectors h [N, U], summed over levels < `levels`."""
+        p = self.prior
+        total = np.zeros(len(h))
+        lower = np.zeros_like(h)
+        rows = np.arange(len(h))
+        for level in range(levels):
+            logits = p.level_logits(h, lower, level)
+            peak = logits.max(-1)
+            log_norm = peak + np.log(np.exp(logits - peak[:, None]).sum(-1))
+            total += logits[rows, codes[:, level]] - log_norm
+            lower = lower + p.condition[level, codes[:, level]]
+        return total
+
+
+def seed_reference(prior: StepPrior, codes: np.ndarray, levels: int, warmup: int
+                   ) -> tuple[PriorState, np.ndarray, np.ndarray]:
+    """Prime on the seed: (state, h, ref) with ref[t] = log p(codes[t] | codes[:t]).
+
+    The first `warmup` steps take the median of the rest: with a cold state their REF is low,
+    which made every jump to the seed's start look good.
+    """
+    codes = np.asarray(codes, np.int64)
+    state = prior.initial_state()
+    hs = np.empty((len(codes), prior.config.rnn_units), np.float32)
+    h = state.h
+    for t, row in enumerate(codes):
+        hs[t] = h
+        h = prior.step(state, row)
+    ref = BatchPrior(prior).log_prob(hs, codes, levels)
+    if len(ref) > warmup:
+        ref[:warmup] = np.median(ref[warmup:])
+    return state, h, ref
+
+
+def units_ahead(units: np.ndarray, horizon: int, n_units: int) -> tuple[np.ndarray, np.ndarray]:
+    """The seed units [N, H] each candidate would play next (clipped), and which exist."""
+    index = units[:, None] + np.arange(horizon)[None, :]
+    return np.minimum(index, n_units - 1), index < n_units
+
+
+class Lookahead:
+    """E(c) for a decision's candidates, from the prior's state after what was played."""
+
+    def __init__(self, prior: StepPrior, seed_codes: np.ndarray, steering: Steering,
+                 horizon: int) -> None:
+        self.steering, self.horizon = steering, horizon
+        self.codes = np.asarray(seed_codes, np.int64)
+        self.batch = BatchPrior(prior)
+        self.state, self.h, self.ref = seed_reference(prior, self.codes, steering.levels,
+                                                      steering.warmup_steps)
+
+    def score(self, units: np.ndarray) -> np.ndarray:
+        """Nats per step (<= 0 when relative and capped), one per candidate unit."""
+        st, horizon = self.steering, self.horizon
+        index, valid = units_ahead(units, horizon, len(self.codes))
+        future = self.codes[index]  # [N, H, L]
+        batched = self.batch.clone(self.state, len(units))
+        hs = np.empty((horizon, len(units), self.state.h.shape[-1]), np.float32)
+        hs[0] = self.state.h  # after what was played: predicts the candidate's first unit
+        for k in range(horizon - 1):
+            hs[k + 1] = self.batch.step(batched, future[:, k])
+        log_prob = self.batch.log_prob(hs.reshape(-1, hs.shape[-1]),
+                                       future.transpose(1, 0, 2).reshape(-1, future.shape[-1]),
+                                       st.levels).reshape(horizon, -1).T  # [N, H]
+        if st.relative:
+            log_prob = log_prob - self.ref[index]
+            if st.cap:
+                log_prob = np.minimum(log_prob, 0.0)
+        return (log_prob * valid).sum(1) / np.maximum(valid.sum(1), 1)
+
+
+def choice_probabilities(score: np.ndarray, temperature: float, top_k: int = 0,
+                         top_p: float = 1.0, max_top: float = 1.0) -> np.ndarray:
+    """softmax(score / T) after top-k/top-p, its top probability bounded by
+    1 - (1 - max_top) * T: the rest is shared in proportion among the other candidates."""
+    scores = filter_logits(np.asarray(score, np.float64) / temperature, top_k, top_p)
+    probs = np.exp(scores - scores.max())
+    probs /= probs.sum()
+    bound = max(1.0 - (1.0 - max_top) * temperature, 1.0 / np.count_nonzero(probs))
+    top = int(np.argmax(probs))
+    rest = 1.0 - probs[top]
+    if probs[top] > bound and rest > 0:
+        probs = probs * ((1.0 - bound) / rest)
+        probs[top] = bound
+    return probs
+
+
+def draw_index(probs: np.ndarray, rng: np.random.Generator) -> int:
+    """One index by inverting the CDF with one uniform number (as `sampler.draw`)."""
+    cdf = np.cumsum(probs)
+    return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(cdf) - 1))

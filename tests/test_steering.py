@@ -1,0 +1,110 @@
+"""The prior's lookahead in the seed renderer: batched equals one-by-one, temperature has the
+same meaning as in synth, and each Generate sounds new."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from musicgen import metrics
+from musicgen.generate import GenerateOptions, Generator
+from musicgen.render.steering import (
+    BatchPrior,
+    Lookahead,
+    Steering,
+    choice_probabilities,
+    seed_reference,
+)
+from musicgen.render.units import analyse_beat, place_units
+from musicgen.toymusic import click_and_chords
+
+
+@pytest.fixture(scope="module", params=["gru", "lstm"])
+def generator(request: pytest.FixtureRequest, tiny_run: dict[str, Path]) -> Generator:
+    return Generator.load(tiny_run[request.param])
+
+
+def test_batched_lookahead_equals_the_single_step_sampler(generator: Generator) -> None:
+    prior = generator.step_prior
+    levels = prior.config.levels
+    rng = np.random.default_rng(0)
+    size = generator.codec.config.codebook_size
+    seed_codes = rng.integers(0, size, (40, levels))
+    played = rng.integers(0, size, (5, levels))
+    horizon = 6
+    steering = Steering(levels=levels, relative=False, cap=False)
+    look = Lookahead(prior, seed_codes, steering, horizon)
+    for row in played:  # what the output played after the seed
+        look.h = prior.step(look.state, row)
+    units = np.array([0, 7, 20, 37])  # 37: the horizon runs past the seed's end
+    batched = look.score(units)
+    for unit, got in zip(units, batched, strict=True):
+        state, _ = prior.prime(np.concatenate([seed_codes, played]))
+        h, total, n = state.h, 0.0, 0
+        for k in range(horizon):
+            if unit + k >= len(seed_codes):
+                break
+            total += float(prior.log_prob(h, seed_codes[unit + k][None])[0])
+            n += 1
+            h = prior.step(state, seed_codes[unit + k])
+        assert got == pytest.approx(total / n, abs=1e-3)
+    # the reference is the seed's own teacher-forced log-probability, step by step
+    _, _, ref = seed_reference(prior, seed_codes, levels, warmup=0)
+    state = prior.initial_state()
+    for t in (0, 1, 2):
+        assert ref[t] == pytest.approx(float(prior.log_prob(state.h, seed_codes[t][None])[0]),
+                                       abs=1e-3)
+        prior.step(state, seed_codes[t])
+    # batched steps carry the same state as separate ones
+    batch = BatchPrior(prior)
+    start, _ = prior.prime(seed_codes[:10])
+    stacked = batch.clone(start, 2)
+    h2 = batch.step(stacked, played[:2])
+    one, _ = prior.prime(seed_codes[:10])
+    np.testing.assert_allclose(prior.step(one, played[1]), h2[1], atol=1e-5)
+
+
+def test_temperature_divides_the_final_choice() -> None:
+    score = np.array([0.0, -1.0, -3.0])
+    cold = choice_probabilities(score, 0.05)
+    warm = choice_probabilities(score, 1.0)
+    hot = choice_probabilities(score, 5.0)
+    assert cold[0] > 0.999  # low temperature: the safest choice
+    np.testing.assert_allclose(warm, np.exp(score) / np.exp(score).sum())
+    assert hot[2] > warm[2] and hot[0] < warm[0]  # high: adventurous
+    # a bound on the top choice at T = 1, relaxing as T falls; the others keep their ratio
+    capped = choice_probabilities(np.array([0.0, -6.0, -7.0]), 1.0, max_top=0.8)
+    assert capped[0] == pytest.approx(0.8) and capped[1] / capped[2] == pytest.approx(np.e)
+    assert choice_probabilities(np.array([0.0, -6.0]), 0.25, max_top=0.8)[0] == pytest.approx(
+        0.95)
+
+
+def test_every_random_seed_sounds_new(tiny_run: dict[str, Path]) -> None:
+    """>= 95% of pairs of random seeds differ audibly (5 s on an 8 s seed), each output keeps
+    the tempo and pulse, and none loops more than the costs alone do."""
+    generator = Generator.load(tiny_run["gru"])
+    sr = generator.sample_rate
+    seed = generator.prepare_seed((sr, click_and_chords(8, sr, bpm=120, seed=5)))
+    grid = analyse_beat(seed.audio, sr, generator.codec.features.hop_length)
+    steps = int(np.ceil(5.0 * generator.codec.steps_per_second))
+    options = GenerateOptions(seconds=5.0)
+
+    def outputs(prior) -> list[np.ndarray]:
+        rendered = [place_units(prior, generator.codec, seed, steps, options,
+                                np.random.default_rng(r), grid=grid) for r in range(8)]
+        return [out.audio[out.join_sample:] for out in rendered]
+
+    steered = outputs(generator.step_prior)
+    pairs = list(itertools.combinations(range(len(steered)), 2))
+    different = [metrics.audibly_different(steered[a], steered[b], sr) for a, b in pairs]
+    assert np.mean(different) >= 0.95, f"{sum(different)} of {len(pairs)} pairs differ"
+    seed_pulse = metrics.pulse_clarity(seed.audio, sr)
+    alone = outputs(None)
+    for new in steered:
+        assert metrics.tempo(new, sr) == pytest.approx(120, rel=0.03)
+        assert metrics.pulse_clarity(new, sr) >= 0.9 * seed_pulse
+    assert np.median([metrics.loop_share(x, sr) for x in steered]) <= np.median(
+        [metrics.loop_share(x, sr) for x in alone]) + 0.05
