@@ -8,6 +8,7 @@ import pytest
 import soundfile as sf
 
 from musicgen.cli import build_parser, main
+from musicgen.generate import GenerateOptions, Generator
 
 
 def test_train_then_generate(music_folder: Path, seed_wav: Path, tmp_path: Path,
@@ -57,5 +58,23 @@ def test_help_explains_every_generate_option() -> None:
     sub = next(a for a in parser._actions if a.dest == "command")
     text = sub.choices["generate"].format_help()
     for flag in ("--checkpoint", "--seed", "--seconds", "--temperature", "--top-k", "--top-p",
-                 "--random-seed", "--render", "--adapt-steps", "--out"):
+                 "--random-seed", "--render", "--adapt-steps", "--no-prior", "--out"):
         assert flag in text
+
+
+def test_generate_without_the_prior(tiny_run: dict[str, Path], seed_wav: Path,
+                                    tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--no-prior: the seed renderer by its costs alone; refused for synth."""
+    out = tmp_path / "alone.wav"
+    assert main(["generate", "--checkpoint", str(tiny_run["gru"]), "--seed", str(seed_wav),
+                 "--seconds", "3", "--random-seed", "1", "--no-prior", "--out", str(out)]) == 0
+    assert out.exists()
+    generator = Generator.load(tiny_run["gru"])
+    alone = generator.generate(str(seed_wav), GenerateOptions(seconds=3, random_seed=1,
+                                                              use_prior=False))
+    steered = generator.generate(str(seed_wav), GenerateOptions(seconds=3, random_seed=1))
+    assert alone.info["prior_agreement"] is None and "prior" in alone.info
+    assert steered.info["prior_agreement"] is not None
+    assert main(["generate", "--checkpoint", str(tiny_run["gru"]), "--seed", str(seed_wav),
+                 "--render", "synth", "--no-prior", "--out", str(tmp_path / "s.wav")]) == 2
+    assert "use_prior" in capsys.readouterr().err

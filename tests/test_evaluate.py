@@ -15,7 +15,7 @@ from musicgen.evaluate import EvaluationConfig, evaluate
 def test_evaluate_reports_codec_prior_baselines_and_both_renderers(
         tiny_run: dict[str, Path], music_folder: Path) -> None:
     config = EvaluationConfig(seeds=2, seed_seconds=4.0, new_seconds=4.0, cache_dir=None)
-    report = evaluate(tiny_run["gru"], [str(music_folder)], config)
+    report = evaluate(tiny_run["gru"], [str(music_folder)], config, compare=[tiny_run["lstm"]])
     assert report["heldout_tracks"] >= 1
     assert report["codec"]["rmse_db"] > 0
     assert len(report["codec"]["perplexity"]) == 2
@@ -23,7 +23,15 @@ def test_evaluate_reports_codec_prior_baselines_and_both_renderers(
     assert set(prior["baselines_bits_per_second"]) == {"unigram", "bigram", "trigram"}
     assert prior["bits_per_step"] > 0 and math.isfinite(prior["ratio_to_best_baseline"])
     generation = report["generation"]
-    assert {"synth", "seed", "seed, uniform prior", "true continuation"} <= set(generation)
+    lstm_row = f"seed, {tiny_run['lstm'].name}"
+    assert {"synth", "seed", lstm_row, "seed, uniform prior", "true continuation"} <= set(
+        generation)
+    for name in ("seed", lstm_row):  # the trained priors steer: they agree and weigh in
+        assert 0.0 <= generation[name]["prior_agreement"] <= 1.0
+        assert 0.0 < generation[name]["prior_variance_share"] <= 1.0
+    assert math.isnan(generation["seed, uniform prior"]["prior_agreement"])
+    for name in ("synth", "seed", lstm_row, "seed, uniform prior", "true continuation"):
+        assert 0.0 <= generation[name]["jarring_share"] <= 1.0, name
     for name in ("synth", "seed", "seed, uniform prior"):
         row = generation[name]
         for key in ("static_share", "change_ratio", "flatness_ratio", "pulse_ratio",

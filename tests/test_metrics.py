@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from musicgen import metrics
+from musicgen.toymusic import arpeggio, click_and_chords
 
 SR = 22050
 
@@ -230,3 +231,28 @@ def test_rejects_stereo_and_nan() -> None:
     bad[10] = np.nan
     with pytest.raises(ValueError):
         metrics.spectral_flatness(bad, SR)
+
+
+def test_jarring_share_flags_transitions_the_seed_never_makes() -> None:
+    sr = 22050
+    piece = click_and_chords(24, sr, bpm=120, seed=1)
+    seed, truth = piece[: 8 * sr], piece[8 * sr:]
+    smooth = metrics.jarring_share(truth, seed, sr)
+    # the same music with every other beat swapped for a loud chord in another key and register
+    other = 3.0 * arpeggio(16, sr, bpm=120, root=80, seed=2)
+    beat = sr // 2
+    spliced = truth.copy()
+    for start in range(beat, len(spliced) - beat, 2 * beat):
+        spliced[start:start + beat] = other[start:start + beat]
+    jarring = metrics.jarring_share(spliced, seed, sr)
+    assert smooth <= 0.3 and jarring >= 0.6 and jarring >= 3 * smooth, (smooth, jarring)
+
+
+def test_audibly_different_ignores_rounding_but_not_a_changed_beat() -> None:
+    sr = 22050
+    a = click_and_chords(5, sr, bpm=120, seed=1)
+    assert not metrics.audibly_different(a, a.copy(), sr)
+    assert not metrics.audibly_different(a, a + 1e-6, sr)
+    b = a.copy()
+    b[sr: sr + sr // 2] = a[2 * sr: 2 * sr + sr // 2] * 2.0  # one beat replaced
+    assert metrics.audibly_different(a, b, sr)
