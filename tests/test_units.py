@@ -48,17 +48,29 @@ def test_click_seed_keeps_tempo_and_jumps_on_the_beat(generator: Generator) -> N
 
 
 def test_joins_are_crossfaded_without_clicks(generator: Generator) -> None:
+    """Seam p90 <= 1 dB, as the median over 8 random seeds: one 10 s render of this clip has
+    only ~11 joins, so its p90 is about its second-worst join and moves by +-0.2 dB with the
+    choices (1.31 dB at one seed of the first scoring too); a click is tens of dB."""
     sr = generator.sample_rate
-    seed, out = _render(generator, click_and_chords(8, sr, bpm=120, seed=2), 10, random_seed=2)
-    assert len(out.jumps) >= 3
-    excess = metrics.splice_excess_values(out.audio, sr, out.jumps, seed.audio,
-                                          out.source_pairs)
-    assert np.percentile(excess, 90) <= 1.0, excess
-    # a hard cut at the same places would click: the measure can tell
-    hard = np.concatenate([seed.audio[s:s + n] for _, s, n in out.segments])
-    hard_excess = metrics.splice_excess_values(hard, sr, out.jumps, seed.audio, out.source_pairs)
-    assert np.percentile(hard_excess, 90) > np.percentile(excess, 90)
-    assert np.all(np.isfinite(out.audio))
+    seed = generator.prepare_seed((sr, click_and_chords(8, sr, bpm=120, seed=2)))
+    grid = analyse_beat(seed.audio, sr, generator.codec.features.hop_length)
+    steps = int(np.ceil(10 * generator.codec.steps_per_second))
+    p90, hard_p90 = [], []
+    for random_seed in range(8):
+        out = place_units(generator.step_prior, generator.codec, seed, steps,
+                          GenerateOptions(context_seconds=2.0),
+                          np.random.default_rng(random_seed), grid=grid)
+        assert len(out.jumps) >= 3
+        assert np.all(np.isfinite(out.audio))
+        excess = metrics.splice_excess_values(out.audio, sr, out.jumps, seed.audio,
+                                              out.source_pairs)
+        p90.append(np.percentile(excess, 90))
+        # a hard cut at the same places would click: the measure can tell
+        hard = np.concatenate([seed.audio[s:s + n] for _, s, n in out.segments])
+        hard_p90.append(np.percentile(metrics.splice_excess_values(
+            hard, sr, out.jumps, seed.audio, out.source_pairs), 90))
+    assert np.median(p90) <= 1.0, np.round(p90, 2)
+    assert np.median(hard_p90) > np.median(p90) + 3.0, (hard_p90, p90)
 
 
 def test_same_random_seed_same_audio(generator: Generator) -> None:
