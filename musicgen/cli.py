@@ -40,6 +40,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codec-minutes", type=float, help="time limit for the codec alone")
     p.add_argument("--prior-minutes", type=float, help="time limit for the prior alone")
     p.add_argument("--cache", help="folder for cached log-mels (default <out>/_work/mels)")
+    p.add_argument("--batch-size", type=int,
+                   help="override the preset's batch size (per replica with --distribute)")
+    p.add_argument("--distribute", choices=("none", "mirrored", "multi-worker"), default="none",
+                   help="none: one process, as always; mirrored: one replica per local GPU (or "
+                   "--cpu-devices CPU devices); multi-worker: one process per host, the cluster "
+                   "read from TF_CONFIG (see README). The global batch is --batch-size x "
+                   "replicas")
+    p.add_argument("--cpu-devices", type=int,
+                   help="with --distribute mirrored and no GPU: split the CPU into this many "
+                   "replicas (for testing: it adds no compute)")
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
@@ -161,7 +171,8 @@ def _run_train(args: argparse.Namespace) -> None:
     overrides = {k: v for k, v in {"codec_epochs": args.codec_epochs,
                                    "prior_epochs": args.prior_epochs,
                                    "windows_per_epoch": args.windows_per_epoch,
-                                   "codec_learning_rate": args.codec_learning_rate}.items()
+                                   "codec_learning_rate": args.codec_learning_rate,
+                                   "batch_size": args.batch_size}.items()
                  if v is not None}
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **overrides))
     if args.dropout is not None:
@@ -172,7 +183,7 @@ def _run_train(args: argparse.Namespace) -> None:
     paths = train(args.data, args.out, cfg, codec_dir=args.codec, cache_dir=args.cache,
                   minutes=args.max_minutes, codec_minutes=args.codec_minutes,
                   prior_minutes=args.prior_minutes, init_codec=args.init_codec,
-                  verbose=verbose)
+                  verbose=verbose, distribute_kind=args.distribute, cpu_devices=args.cpu_devices)
     print(json.dumps({k: str(v) for k, v in paths.items()}))
 
 

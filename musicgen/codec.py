@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from musicgen import distribute
 from musicgen.config import CodecConfig, FeatureConfig
 from musicgen.features import (
     CEILING_DB,
@@ -25,7 +26,7 @@ from musicgen.features import (
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
-class ResidualVQ(layers.Layer):
+class ResidualVQ(distribute.ReplicaLocalLosses, layers.Layer):
     """Residual vector quantizer with EMA codebooks and dead-code re-seeding.
 
     Output is the straight-through quantized vector; the commitment loss is added with
@@ -69,6 +70,14 @@ class ResidualVQ(layers.Layer):
         onehot = ops.one_hot(indices, k, dtype=flat_residual.dtype)
         counts = ops.sum(onehot, axis=0)
         sums = ops.matmul(ops.transpose(onehot), flat_residual)
+        replicas = distribute.replica_context()
+        if replicas is not None:
+            # Under a tf.distribute strategy every replica must make the same update, or the
+            # codebooks drift apart: the statistics are summed over the global batch, and dead
+            # codes are re-seeded from the global batch (gathered in replica order, which is the
+            # order of one replica's global batch, so both draw the same rows).
+            counts, sums = replicas.all_reduce("SUM", [counts, sums])
+            flat_residual = replicas.all_gather(flat_residual, axis=0)
         count = self.decay * self.ema_count[level] + (1.0 - self.decay) * counts
         total = self.decay * self.ema_sum[level] + (1.0 - self.decay) * sums
         n = ops.shape(flat_residual)[0]
@@ -96,7 +105,8 @@ class ResidualVQ(layers.Layer):
             quantized = quantized + chosen
             residual = residual - chosen
         quantized = ops.reshape(quantized, ops.shape(inputs))
-        self.add_loss(self.commitment * ops.mean((inputs - ops.stop_gradient(quantized)) ** 2))
+        self.add_replica_loss(self.commitment
+                              * ops.mean((inputs - ops.stop_gradient(quantized)) ** 2))
         return inputs + ops.stop_gradient(quantized - inputs)
 
     def get_config(self) -> dict:
@@ -184,9 +194,10 @@ def spectral_loss(floor_db: float, delta_weight: float = 1.0, linear_weight: flo
             def magnitude(x):
                 return ops.power(10.0, (ops.minimum(x, ceiling) * half - half) / 20.0)
             true_mag = magnitude(y_true)
+            # the global batch's mean magnitude (per-replica means would weight replicas apart)
             total = total + linear_weight * (ops.mean(ops.abs(magnitude(y_pred) - true_mag))
-                                             / (ops.mean(true_mag) + 1e-6))
-        return total
+                                             / (distribute.global_mean(true_mag) + 1e-6))
+        return distribute.replica_share(total)
 
     return loss
 

@@ -78,9 +78,11 @@ class MelCache:
             # training identical inputs.
             mel = analyzer.log_mel(normalise_loudness(audio, self.features.loudness_dbfs))
             mel = mel.astype(np.float16)
-            if cached is not None:
+            if cached is not None:  # atomically: workers may share a cache folder
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                np.save(cached, mel)
+                partial = cached.with_name(f"{cached.stem}.{os.getpid()}.partial.npy")
+                np.save(partial, mel)
+                os.replace(partial, cached)
             mels.append(mel)
         return [m.astype(np.float32) for m in mels]
 
@@ -124,7 +126,8 @@ def tiled_windows(sequences: Sequence[np.ndarray], window: int,
 
 
 def mel_pipeline(dataset: tf.data.Dataset, features: FeatureConfig, batch: int,
-                 gain_db: float = 0.0, seed: int = 0) -> tf.data.Dataset:
+                 gain_db: float = 0.0, seed: int = 0,
+                 drop_remainder: bool = False) -> tf.data.Dataset:
     """Scaled log-mel windows as (input, target); gain augmentation shifts the level in dB."""
 
     # Plain tensor code: no autograph, which re-reads the source file when tracing and so
@@ -139,13 +142,16 @@ def mel_pipeline(dataset: tf.data.Dataset, features: FeatureConfig, batch: int,
 
     gains = tf.data.Dataset.random(seed=seed + 7, rerandomize_each_iteration=True)
     dataset = tf.data.Dataset.zip((dataset, gains))
-    return dataset.map(scale, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(2)
+    return dataset.map(scale, num_parallel_calls=tf.data.AUTOTUNE).batch(
+        batch, drop_remainder=drop_remainder).prefetch(2)
 
 
-def code_pipeline(dataset: tf.data.Dataset, batch: int) -> tf.data.Dataset:
+def code_pipeline(dataset: tf.data.Dataset, batch: int,
+                  drop_remainder: bool = False) -> tf.data.Dataset:
     """Code windows [W+1, L] -> ((codes, next_codes), targets) for the teacher-forced prior."""
     @tf.autograph.experimental.do_not_convert
     def split(codes):
         return (codes[:-1], codes[1:]), codes[1:]
 
-    return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(2)
+    return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE).batch(
+        batch, drop_remainder=drop_remainder).prefetch(2)

@@ -2,6 +2,8 @@
 
 Both loops are Keras `fit` over tf.data, keep the best weights by held-out loss, and resume
 after an interruption (BackupAndRestore in `<out>/_work`; the CSV log remembers the best score).
+Under `--distribute` (see `musicgen.distribute`) the same loops run on several replicas; each
+worker but the chief keeps its own files in `<out>/_work/<task>` and writes no checkpoint.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from musicgen import checkpoint
+from musicgen import checkpoint, distribute
 from musicgen.codec import Codec, build_codec_model, spectral_loss
 from musicgen.config import FeatureConfig, Preset, TrainConfig, to_dict
 from musicgen.data import (
@@ -45,7 +47,12 @@ class TimeLimit(keras.callbacks.Callback):
         self.deadline = None if minutes is None else time.monotonic() + 60.0 * minutes
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self.deadline is None:
+            return
+        late = time.monotonic() > self.deadline
+        if self.model.distribute_strategy.num_replicas_in_sync > 1:  # all workers stop together
+            late = bool(distribute.agree(self.model.distribute_strategy, float(late)))
+        if late:
             print(f"time limit reached after epoch {epoch + 1}; stopping")
             self.model.stop_training = True
 
@@ -86,6 +93,9 @@ def fit_with_resume(model: keras.Model, train, heldout, *, epochs: int, work: Pa
     start = time.perf_counter()
     history = model.fit(train, validation_data=heldout, epochs=epochs, callbacks=callbacks,
                         verbose=verbose)
+    if model.distribute_strategy.num_replicas_in_sync > 1:  # the tests compare these across workers
+        print(f"{name} trained: weights sha256 {distribute.weights_digest(model)}, local replicas "
+              f"{'identical' if distribute.replicas_identical(model) else 'DIFFER'}")
     if best_path.is_file():
         model.load_weights(str(best_path))
     best = _previous_best(log)
@@ -99,9 +109,10 @@ def compile_for_training(model: keras.Model, t: TrainConfig, loss: Any,
     """The one training recipe (AdamW, the preset's learning rate and weight decay, gradients
     clipped to norm 1), shared by `train` and `bench.training` so the benchmark times what
     training runs. `learning_rate` overrides the preset's (the codec's fine-tuning rate)."""
-    model.compile(optimizer=keras.optimizers.AdamW(learning_rate or t.learning_rate,
-                                                   weight_decay=t.weight_decay, clipnorm=1.0),
-                  loss=loss, metrics=metrics)
+    # under a strategy (call in its scope), an AdamW that clips the all-reduced gradient
+    model.compile(optimizer=distribute.optimizer(keras.optimizers.AdamW(
+        learning_rate or t.learning_rate, weight_decay=t.weight_decay, clipnorm=1.0)),
+        loss=loss, metrics=metrics)
 
 
 def codec_loss(features: FeatureConfig, t: TrainConfig) -> Any:
@@ -142,18 +153,23 @@ def warm_start_codec(model: keras.Model, cfg: Preset, init: str | Path) -> None:
 
 def train_codec(cfg: Preset, train_mels: Sequence[np.ndarray], heldout_mels: Sequence[np.ndarray],
                 work: Path, *, minutes: float | None = None, init: str | Path | None = None,
-                verbose: int = 2) -> tuple[keras.Model, dict[str, float]]:
+                verbose: int = 2, strategy=None) -> tuple[keras.Model, dict[str, float]]:
     t = cfg.train
     window = t.codec_window_steps * cfg.codec.frames_per_step
     keras.utils.set_random_seed(t.seed)
-    model = build_codec_model(cfg.features, cfg.codec, seed=t.seed)
-    if init is not None:
-        warm_start_codec(model, cfg, init)
-    compile_for_training(model, t, codec_loss(cfg.features, t), ["mse"],
-                         learning_rate=t.codec_learning_rate)
+    with distribute.scope(strategy):
+        model = build_codec_model(cfg.features, cfg.codec, seed=t.seed)
+        if init is not None:
+            warm_start_codec(model, cfg, init)
+        compile_for_training(model, t, codec_loss(cfg.features, t), ["mse"],
+                             learning_rate=t.codec_learning_rate)
+    batch, split = distribute.global_batch(t.batch_size, strategy), strategy is not None
     train = mel_pipeline(random_windows(train_mels, window, t.windows_per_epoch, t.seed),
-                         cfg.features, t.batch_size, gain_db=t.gain_augment_db, seed=t.seed)
-    heldout = mel_pipeline(tiled_windows(heldout_mels, window), cfg.features, t.batch_size)
+                         cfg.features, batch, gain_db=t.gain_augment_db, seed=t.seed,
+                         drop_remainder=split)
+    heldout = mel_pipeline(distribute.for_replicas(tiled_windows(heldout_mels, window), strategy,
+                                                   batch), cfg.features, batch)
+    train = distribute.for_replicas(train, strategy)
     result = fit_with_resume(model, train, heldout, epochs=t.codec_epochs, work=work,
                              name="codec", patience=t.patience, minutes=minutes, verbose=verbose)
     mse = model.evaluate(heldout, verbose=0, return_dict=True)["mse"]
@@ -164,16 +180,21 @@ def train_codec(cfg: Preset, train_mels: Sequence[np.ndarray], heldout_mels: Seq
 
 def train_prior(cfg: Preset, train_codes: Sequence[np.ndarray],
                 heldout_codes: Sequence[np.ndarray], work: Path, steps_per_second: float, *,
-                minutes: float | None = None, verbose: int = 2
+                minutes: float | None = None, verbose: int = 2, strategy=None
                 ) -> tuple[keras.Model, dict[str, float]]:
     t, p = cfg.train, cfg.prior
     keras.utils.set_random_seed(t.seed)
-    model = build_prior(p)
-    compile_for_training(model, t, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with distribute.scope(strategy):
+        model = build_prior(p)
+        compile_for_training(model, t,
+                             keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     window = t.prior_window_steps + 1
+    batch, split = distribute.global_batch(t.batch_size, strategy), strategy is not None
     train = code_pipeline(random_windows(train_codes, window, t.windows_per_epoch, t.seed),
-                          t.batch_size)
-    heldout = code_pipeline(tiled_windows(heldout_codes, window), t.batch_size)
+                          batch, drop_remainder=split)
+    heldout = code_pipeline(distribute.for_replicas(tiled_windows(heldout_codes, window),
+                                                    strategy, batch), batch)
+    train = distribute.for_replicas(train, strategy)
     result = fit_with_resume(model, train, heldout, epochs=t.prior_epochs, work=work,
                              name=f"prior-{p.arch}", patience=t.patience, minutes=minutes,
                              verbose=verbose)
@@ -196,16 +217,38 @@ def encode_tracks(codec: Codec, mels: Sequence[np.ndarray]) -> list[np.ndarray]:
 def train(sources: Sequence[str], out: str | Path, cfg: Preset, *, codec_dir: str | None = None,
           cache_dir: str | None = None, minutes: float | None = None,
           codec_minutes: float | None = None, prior_minutes: float | None = None,
-          init_codec: str | None = None, verbose: int = 2) -> dict[str, Path]:
+          init_codec: str | None = None, verbose: int = 2, distribute_kind: str = "none",
+          cpu_devices: int | None = None) -> dict[str, Path]:
     """Train (or reuse) a codec, then a prior; write `<out>/codec` and `<out>/prior-<arch>`.
 
     Re-running the same command resumes: an interrupted fit continues from its last epoch, and
     a codec already saved in `<out>/codec` is reused rather than trained again.
     `codec_minutes` / `prior_minutes` override `minutes` for one model; `init_codec` starts
     the codec from a trained one (fine-tuning) instead of from scratch.
+    `distribute_kind`: "none", "mirrored" or "multi-worker" (see `musicgen.distribute`); the
+    batch size is then per replica. Only the chief writes `<out>`'s checkpoints: other workers
+    keep their own `<out>/_work/<task>` (for resuming) and save into a folder that is removed.
     """
+    strategy = distribute.make_strategy(distribute_kind, cpu_devices)  # before any TF op
+    role = distribute.role(strategy)
+    if strategy is not None:
+        print(f"{distribute_kind}: {role.replicas} replicas, this process is {role.name}, "
+              f"global batch {distribute.global_batch(cfg.train.batch_size, strategy)}")
     out = Path(out)
-    work = out / "_work"
+    with distribute.output_root(out, role.chief) as root:
+        paths = _train(sources, out, root, cfg, codec_dir=codec_dir, cache_dir=cache_dir,
+                       minutes=minutes, codec_minutes=codec_minutes, prior_minutes=prior_minutes,
+                       init_codec=init_codec, verbose=verbose, strategy=strategy,
+                       work=out / "_work" if role.chief else out / "_work" / role.name)
+    return {name: out / path.relative_to(root) if path.is_relative_to(root) else path
+            for name, path in paths.items()}
+
+
+def _train(sources: Sequence[str], out: Path, root: Path, cfg: Preset, *, codec_dir: str | None,
+           cache_dir: str | None, minutes: float | None, codec_minutes: float | None,
+           prior_minutes: float | None, init_codec: str | None, verbose: int, strategy,
+           work: Path) -> dict[str, Path]:
+    """`out` holds the run's state, `root` receives its checkpoints (`out` on the chief)."""
     split = resolve_split(sources, cfg.train.heldout_fraction)
     cache = MelCache(cfg.features, Path(cache_dir) if cache_dir else work / "mels",
                      cfg.train.max_track_seconds)
@@ -219,14 +262,19 @@ def train(sources: Sequence[str], out: str | Path, cfg: Preset, *, codec_dir: st
     provenance = _provenance(split, seconds, {"train": to_dict(cfg.train),
                                               **describe_sources(sources)})
 
-    if codec_dir is None and (out / "codec" / checkpoint.META_FILE).is_file():
+    saved = (out / "codec" / checkpoint.META_FILE).is_file()
+    if codec_dir is None and strategy is not None:  # every worker must make the same choice
+        if distribute.agree(strategy, saved, "min") != distribute.agree(strategy, saved, "max"):
+            raise InputError(f"a trained codec is in {out / 'codec'} on some workers only: copy "
+                             "it to every worker, or pass --codec on every worker")
+    if codec_dir is None and saved:
         print(f"reusing the codec already trained in {out / 'codec'}")
         codec_dir = str(out / "codec")
     if codec_dir is None:
-        codec_dir_path = out / "codec"
+        codec_dir_path = root / "codec"
         model, metrics = train_codec(cfg, train_mels, heldout_mels, work,
                                      minutes=_first(codec_minutes, minutes), init=init_codec,
-                                     verbose=verbose)
+                                     verbose=verbose, strategy=strategy)
         checkpoint.save_codec(codec_dir_path, model, cfg.features, cfg.codec,
                               provenance=provenance, metrics=metrics)
         print(f"codec saved to {codec_dir_path}: {metrics}")
@@ -244,8 +292,9 @@ def train(sources: Sequence[str], out: str | Path, cfg: Preset, *, codec_dir: st
     train_codes = encode_tracks(codec, train_mels)
     heldout_codes = encode_tracks(codec, heldout_mels)
     model, metrics = train_prior(cfg, train_codes, heldout_codes, work, codec.steps_per_second,
-                                 minutes=_first(prior_minutes, minutes), verbose=verbose)
-    prior_dir = out / f"prior-{prior_cfg.arch}"
+                                 minutes=_first(prior_minutes, minutes), verbose=verbose,
+                                 strategy=strategy)
+    prior_dir = root / f"prior-{prior_cfg.arch}"
     checkpoint.save_prior(prior_dir, model, prior_cfg, codec_dir_path,
                           provenance=provenance, metrics=metrics)
     print(f"prior saved to {prior_dir}: {metrics}")
