@@ -31,7 +31,8 @@ class ResidualVQ(distribute.ReplicaLocalLosses, layers.Layer):
 
     Output is the straight-through quantized vector; the commitment loss is added with
     `add_loss`. Codebooks are non-trainable: their updates happen in `call` during training,
-    exactly as BatchNormalization updates its moving statistics.
+    exactly as BatchNormalization updates its moving statistics. Under a `tf.distribute`
+    strategy the updates use the whole global batch, so every replica keeps the same codebooks.
     """
 
     def __init__(self, levels: int, codebook_size: int, dim: int, decay: float = 0.99,
@@ -74,8 +75,8 @@ class ResidualVQ(distribute.ReplicaLocalLosses, layers.Layer):
         if replicas is not None:
             # Under a tf.distribute strategy every replica must make the same update, or the
             # codebooks drift apart: the statistics are summed over the global batch, and dead
-            # codes are re-seeded from the global batch (gathered in replica order, which is the
-            # order of one replica's global batch, so both draw the same rows).
+            # codes are re-seeded from the global batch (gathered in replica order, the order in
+            # which one process would see that batch, so both draw the same rows).
             counts, sums = replicas.all_reduce("SUM", [counts, sums])
             flat_residual = replicas.all_gather(flat_residual, axis=0)
         count = self.decay * self.ema_count[level] + (1.0 - self.decay) * counts
