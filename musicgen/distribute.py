@@ -4,7 +4,7 @@
 `--cpu-devices` logical devices); `--distribute multi-worker` runs one process per host, the
 cluster read from the standard `TF_CONFIG`. Either way each step's global batch is the
 per-replica batch times the replicas, gradients are summed across replicas, and every replica
-applies the same update, so a run matches one replica on the same global batch up to the order
+applies the same update, so a run matches one process on the same global batch up to the order
 of floating-point sums.
 
 Keras 3 needs help for that, and the help reaches into its private code, so it lives here
@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -48,8 +49,7 @@ SUPPORTED_KERAS = ((3, 15, 1), (3, 16, 0))  # [lowest, first unsupported)
 
 
 def _version(text: str) -> tuple[int, ...]:
-    return tuple(int("".join(c for c in part if c.isdigit()) or 0)
-                 for part in text.split(".")[:3])
+    return tuple(int(re.match(r"\d*", part).group() or 0) for part in text.split(".")[:3])
 
 
 def check_keras(version: str | None = None) -> None:
