@@ -182,7 +182,9 @@ def for_replicas(dataset: tf.data.Dataset, strategy: tf.distribute.Strategy | No
         if count % batch < strategy.num_replicas_in_sync:
             count -= count % batch
             if count == 0:
-                raise InputError(f"the held-out set is smaller than one global batch ({batch})")
+                raise InputError(f"the held-out set has {int(dataset.cardinality())} windows: "
+                                 f"fewer than the {strategy.num_replicas_in_sync} replicas, "
+                                 "which need one each; hold out more audio")
             dataset = dataset.take(count)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
