@@ -26,9 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PER_REPLICA = 8  # x 2 replicas = the reference's batch of 16
 COMMON = ["--preset", "tiny", "--arch", "gru", "--codec-epochs", "2", "--prior-epochs", "2"]
 DEADLINE_S = 900  # for each group of processes; then they are killed and the test fails
-# Replicas sum in another order than one process, and a code can flip to its neighbour once the
-# weights differ in the last bits: the measured gap is ~1e-7 relative (README); 1e-4 is the bar.
-LOSS_RTOL = 1e-4
+# Replicas sum in another order than one process. Measured gaps (README): codec <= 4e-7
+# relative; prior <= 8e-5, because its training codes come from a codec that differs in the last
+# bits, and one flipped code changes its data. The bars leave ~10x room.
+LOSS_RTOL = {"codec": 1e-5, "prior-gru": 1e-3}
 
 
 def _free_ports(count: int) -> list[int]:
@@ -96,7 +97,8 @@ def _assert_losses_match(work: Path, reference: Path) -> None:
         assert len(got) == len(want) == 2
         for row, ref in zip(got, want, strict=True):
             for key in ("loss", "val_loss"):
-                assert row[key] == pytest.approx(ref[key], rel=LOSS_RTOL), (name, key, row, ref)
+                assert row[key] == pytest.approx(ref[key], rel=LOSS_RTOL[name]), (name, key, row,
+                                                                                  ref)
 
 
 def _assert_generates(prior_dir: Path, seed_wav: Path) -> None:
