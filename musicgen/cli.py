@@ -153,6 +153,9 @@ def _add_card(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="musicgen", description=__doc__)
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's start-up and warning logs (also "
+                        "MUSICGEN_VERBOSE=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_generate(sub)
@@ -205,6 +208,8 @@ def _run_generate(args: argparse.Namespace) -> None:
           f"(seed tail {result.join_seconds:.2f} s + {result.info['new_seconds']:.2f} s new), "
           f"random seed {result.random_seed}, {result.info['timings']['total_s']:.2f} s, "
           f"{result.info['real_time_factor']}x real time")
+    print("(a first call in a new process includes one-off start-up costs, ~2-5 s; the app "
+          "warms up once and then runs 30-200x real time)")
 
 
 def _run_codec(args: argparse.Namespace) -> None:
@@ -279,8 +284,19 @@ def _run_card(args: argparse.Namespace) -> int:
     return 1 if args.check and stale else 0
 
 
+def _verbose_logs() -> None:
+    """Undo musicgen/__init__.py's quieting (TensorFlow is not imported yet at this point)."""
+    import logging
+
+    if "tensorflow" not in sys.modules:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    logging.getLogger("tensorflow").setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        _verbose_logs()
     runners = {"train": _run_train, "generate": _run_generate, "codec": _run_codec,
                "evaluate": _run_evaluate, "corpus": _run_corpus, "card": _run_card}
     try:

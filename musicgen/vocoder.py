@@ -249,11 +249,17 @@ def spectral_convergence(magnitude: np.ndarray, audio: np.ndarray,
                                                                     1e-12))
 
 
-def magnitude_rms(magnitude: np.ndarray, analyzer: MelAnalyzer) -> float:
-    """The RMS a signal with STFT magnitude [bins, frames] has (Parseval), without vocoding."""
+def frame_power(magnitude: np.ndarray, analyzer: MelAnalyzer) -> np.ndarray:
+    """Per frame, the mean square a signal with STFT magnitude [bins, frames] has there
+    (Parseval): what `magnitude_rms` averages, kept frame by frame."""
     c = analyzer.config
     power = np.square(np.asarray(magnitude, np.float64))
-    full = 2.0 * power.sum() - power[0].sum() - (power[-1].sum() if c.n_fft % 2 == 0 else 0.0)
+    full = 2.0 * power.sum(axis=0) - power[0] - (power[-1] if c.n_fft % 2 == 0 else 0.0)
     window_energy = float(np.sum(np.square(analyzer.window, dtype=np.float64)))
-    frames = magnitude.shape[1]
-    return float(np.sqrt(full / (c.n_fft * window_energy * max(frames, 1))))
+    return full / (c.n_fft * window_energy)
+
+
+def magnitude_rms(magnitude: np.ndarray, analyzer: MelAnalyzer) -> float:
+    """The RMS a signal with STFT magnitude [bins, frames] has (Parseval), without vocoding."""
+    power = frame_power(magnitude, analyzer)
+    return float(np.sqrt(power.mean())) if power.size else 0.0

@@ -72,6 +72,10 @@ def test_upload_generate_hear_live_and_see_result(page, app_url: str, seed_wav: 
     assert segments, "the live player fetched no audio segments"
     page.locator("#output-audio audio[src]").first.wait_for(state="attached", timeout=60_000)
     page.locator("#spectrogram img").first.wait_for(state="visible", timeout=10_000)
+    summary = page.locator("#summary")  # the plain-language line
+    summary.get_by_text("real time").wait_for(timeout=10_000)
+    assert re.search(r"BPM|no steady beat", summary.inner_text()), summary.inner_text()
+    page.get_by_text("All the details (JSON)").click()  # the full info, folded by default
     info = page.locator("#info")
     info.get_by_text("random_seed").wait_for(timeout=10_000)
     text = info.inner_text()
@@ -79,6 +83,33 @@ def test_upload_generate_hear_live_and_see_result(page, app_url: str, seed_wav: 
     assert re.search(r'"?new_seconds"?\s*:\s*3\.\d+', text), text  # the Seconds box took effect
     links = [a.get_attribute("href") or "" for a in page.locator("#output-audio a").all()]
     assert any(href.endswith(".wav") for href in links), links
+
+
+def test_unreadable_upload_is_reported_at_upload(page, app_url: str, tmp_path) -> None:
+    page.goto(app_url)
+    page.get_by_role("button", name="Generate").wait_for(timeout=30_000)
+    bad = tmp_path / "notes.wav"
+    bad.write_text("these are my notes, not a recording\n" * 20)
+    page.locator("#seed-audio input[type=file]").set_input_files(str(bad))
+    # the library's own message, on the Seed, before anything is generated
+    message = page.locator("#seed-audio").get_by_text("could not be read as audio")
+    message.wait_for(timeout=30_000)
+    assert "/tmp" not in message.inner_text()
+    assert page.locator("#output-audio audio[src]").count() == 0
+
+
+def test_a_real_example_click_runs_and_plays(page, app_url: str, tmp_path) -> None:
+    page.goto(app_url)
+    page.get_by_role("button", name="Generate").wait_for(timeout=30_000)
+    page.get_by_role("button", name="SixtyFour Revisited – blkrbt").click()
+    page.locator("#seed-audio audio[src]").first.wait_for(state="attached", timeout=30_000)
+    page.wait_for_function(  # one click: the continuation plays in the live player
+        """() => { const a = document.querySelector('#live-audio audio');
+                   return a && a.buffered.length > 0 && a.currentTime > 0; }""",
+        timeout=90_000)
+    page.locator("#summary").get_by_text("real time").wait_for(timeout=60_000)
+    page.locator("#spectrogram img").first.wait_for(state="visible", timeout=10_000)
+    page.wait_for_timeout(1500)  # let the player and picture settle before the screenshot
     shot = Path(os.environ.get("MUSICGEN_SCREENSHOT") or tmp_path / "app.png")
     shot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot), full_page=True)

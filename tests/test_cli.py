@@ -78,3 +78,30 @@ def test_generate_without_the_prior(tiny_run: dict[str, Path], seed_wav: Path,
     assert main(["generate", "--checkpoint", str(tiny_run["gru"]), "--seed", str(seed_wav),
                  "--render", "synth", "--no-prior", "--out", str(tmp_path / "s.wav")]) == 2
     assert "use_prior" in capsys.readouterr().err
+
+
+def test_generate_is_quiet_by_default_and_verbose_on_request(tiny_run: dict[str, Path],
+                                                            seed_wav: Path,
+                                                            tmp_path: Path) -> None:
+    """A real process from another folder: TensorFlow's start-up lines (absl, CPU features)
+    are not printed unless asked for, and the cold real-time factor is explained."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "MUSICGEN_VERBOSE")}
+    env["PYTHONPATH"] = str(root)
+    command = [sys.executable, "-m", "musicgen", "generate", "--checkpoint",
+               str(tiny_run["gru"]), "--seed", str(seed_wav), "--seconds", "1",
+               "--out", str(tmp_path / "o.wav")]
+    quiet = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr.strip() == "", quiet.stderr
+    assert "first call in a new process" in quiet.stdout
+    loud = subprocess.run([*command[:3], "--verbose", *command[3:]], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert loud.returncode == 0, loud.stderr
+    assert "cpu_feature_guard" in loud.stderr or "absl" in loud.stderr, loud.stderr

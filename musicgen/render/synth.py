@@ -14,14 +14,17 @@ import numpy as np
 
 from musicgen.codec import Codec
 from musicgen.errors import InputError
+from musicgen.features import MelAnalyzer
 from musicgen.mixing import equal_power_fades, rms
 from musicgen.options import GenerateOptions
 from musicgen.render.base import Rendering, substream
 from musicgen.sampler import StepPrior, generate_codes
 from musicgen.seed import Seed
-from musicgen.vocoder import FastSTFT, griffin_lim_blocks, magnitude_rms
+from musicgen.vocoder import FastSTFT, frame_power, griffin_lim_blocks
 
 OVERLAP_STEPS = 8  # seed steps decoded with the new ones, so the decoder has context
+LEVEL_SECONDS = 3.0  # loudness is held to the seed's over windows this long ...
+MAX_GAIN = 16.0  # ... by at most +-24 dB: a longer rest stays a rest, noise is not boosted
 
 
 def render_synth(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
@@ -53,11 +56,12 @@ def _vocoded(codec: Codec, seed: Seed, codes: np.ndarray, options: GenerateOptio
     seed_phase = seed_phase / (np.abs(seed_phase) + 1e-8)
     tail_len = min(len(seed.audio), int(options.context_seconds * sr))
     tail = seed.audio[len(seed.audio) - tail_len:]
-    # The vocoded level is matched to the tail's before any of it exists: the RMS of a
-    # signal follows from its STFT magnitude (Parseval), within +-12 dB as match_rms.
-    level = magnitude_rms(magnitude, analyzer)
-    gain = (float(np.clip(rms(tail if tail_len else seed.audio) / level, 0.25, 4.0))
-            if level >= 1e-8 else 1.0)
+    # The vocoded level is held to the tail's before any of it exists (the RMS of a signal
+    # follows from its STFT magnitude, Parseval), window by window: the prior can wander to
+    # quiet codes over a long output (a 60 s request fell from -18 to -42 dBFS), and one
+    # gain for the whole file let it fade out.
+    magnitude = magnitude * level_gains(magnitude, analyzer,
+                                        rms(tail if tail_len else seed.audio))[None, :]
     # The vocoded audio starts overlap_steps before the join; fade over its last `fade`.
     lead = overlap_steps * step
     fade = min(int(0.05 * sr), lead, tail_len) if tail_len else 0
@@ -65,7 +69,6 @@ def _vocoded(codec: Codec, seed: Seed, codes: np.ndarray, options: GenerateOptio
     tic = time.perf_counter()
     blocks = griffin_lim_blocks(magnitude, analyzer, options.vocoder, rng, seed_phase)
     for piece in _chain(blocks, np.zeros(hop, np.float32)):
-        piece = (piece * gain).astype(np.float32)
         if skip is None:
             yield piece
             continue
@@ -79,6 +82,23 @@ def _vocoded(codec: Codec, seed: Seed, codes: np.ndarray, options: GenerateOptio
                               voiced[skip + fade:]]).astype(np.float32)
         skip = None
     timings["vocoder_s"] = time.perf_counter() - tic
+
+
+def level_gains(magnitude: np.ndarray, analyzer: MelAnalyzer, target_rms: float,
+                seconds: float = LEVEL_SECONDS, max_gain: float = MAX_GAIN) -> np.ndarray:
+    """Per-frame gains that bring magnitude [bins, frames]'s RMS over a centred window of
+    `seconds` to `target_rms`, each within [1/max_gain, max_gain] (1 where it is silent)."""
+    power = frame_power(magnitude, analyzer)
+    if not power.size or target_rms <= 0:
+        return np.ones(power.shape, np.float32)
+    width = max(1, int(round(seconds * analyzer.config.sample_rate
+                             / analyzer.config.hop_length)))
+    kernel = np.ones(min(width, len(power)))
+    # mean over the frames each window really covers (fewer at the ends)
+    local = (np.convolve(power, kernel, mode="same")
+             / np.convolve(np.ones_like(power), kernel, mode="same"))
+    gains = np.where(local > 1e-16, target_rms / np.sqrt(np.maximum(local, 1e-16)), 1.0)
+    return np.clip(gains, 1.0 / max_gain, max_gain).astype(np.float32)
 
 
 def _chain(pieces: Iterator[np.ndarray], last: np.ndarray) -> Iterator[np.ndarray]:
