@@ -31,7 +31,7 @@ import soundfile as sf
 
 from bench.timing import ROOT
 from musicgen.options import PAGE_LIMITS
-from musicgen.toymusic import click_and_chords
+from musicgen.toymusic import click_and_chords, hour_of_aac
 
 
 def _rss_mb(pid: int) -> float:
@@ -69,17 +69,6 @@ def _call(url: str, seed: Path, **kwargs) -> dict[str, Any]:
     except Exception as error:  # a refusal or a failure: the message says which
         return {"ok": False, "error": f"{type(error).__name__}: {error}",
                 "seconds": time.perf_counter() - tic}
-
-
-def _hour_of_aac(folder: Path) -> Path:
-    ten, hour = folder / "ten.m4a", folder / "hour.m4a"
-    run = ["ffmpeg", "-v", "error", "-y"]
-    subprocess.run([*run, "-f", "lavfi", "-i",
-                    "sine=frequency=440:sample_rate=44100:duration=5,apad=whole_dur=10",
-                    "-ac", "2", "-c:a", "aac", "-b:a", "32k", str(ten)], check=True)
-    subprocess.run([*run, "-stream_loop", "359", "-i", str(ten), "-c", "copy", str(hour)],
-                   check=True)
-    return hour
 
 
 def main() -> None:
@@ -150,7 +139,7 @@ def main() -> None:
         report["alive_after"] = _call(url, seed, seconds=1, random_seed=2)["ok"]
 
         if shutil.which("ffmpeg"):
-            hour = _hour_of_aac(work)
+            hour = hour_of_aac(work, sample_rate=44100, channels=2, bitrate="32k")
             answer = _call(url, hour, seconds=5, random_seed=1)
             report["hour_of_aac"] = {"mb": round(hour.stat().st_size / 1e6, 2),
                                      "ok": answer["ok"], "error": answer.get("error"),

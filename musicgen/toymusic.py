@@ -6,6 +6,9 @@ the tests can check the output against.
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import numpy as np
 
 MAJOR = (0, 4, 7)
@@ -82,3 +85,20 @@ def drifting_pad(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
         phase = 2 * np.pi * np.cumsum(glide) / sr
         out += np.sin(phase) * (0.6 + 0.4 * np.sin(2 * np.pi * rng.uniform(0.03, 0.1) * t))
     return (0.1 * out).astype(np.float32)
+
+
+def hour_of_aac(folder: Path, sample_rate: int = 8000, channels: int = 1,
+                bitrate: str = "8k") -> Path:
+    """An hour-long m4a (a 10 s tone-then-silence looped 360 times) that is small on disk.
+
+    For checks that a long upload is trimmed, not decoded whole; needs the ffmpeg CLI.
+    """
+    ten, hour = folder / "ten.m4a", folder / "hour.m4a"
+    run = ["ffmpeg", "-v", "error", "-y"]
+    subprocess.run([*run, "-f", "lavfi", "-i",
+                    f"sine=frequency=440:sample_rate={sample_rate}:duration=5,"
+                    "apad=whole_dur=10", "-ac", str(channels), "-c:a", "aac",
+                    "-b:a", bitrate, str(ten)], check=True)
+    subprocess.run([*run, "-stream_loop", "359", "-i", str(ten), "-c", "copy", str(hour)],
+                   check=True)
+    return hour
