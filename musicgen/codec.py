@@ -1,4 +1,4 @@
-"""The codec: log-mel frames <-> discrete codes [T, L] (Conv1D encoder/decoder + residual VQ).
+"""The codec: log-mel frames <-> discrete codes [T, L] (encoder/decoder + residual VQ).
 
 Time is compressed `frames_per_step` times and each step is quantized by `levels` residual
 codebooks. Codebooks follow the encoder by EMA updates rather than gradients, and codes that
@@ -125,8 +125,21 @@ def _res_block(x, channels: int, kernel: int, dilation: int, name: str):
     return layers.Add(name=f"{name}_add")([x, y])
 
 
+def _check_linear(features: FeatureConfig, config: CodecConfig) -> int:
+    stacked = config.frames_per_step * features.n_mels
+    if config.latent_dim > stacked:
+        raise ValueError(f"a linear codec's latent_dim ({config.latent_dim}) cannot exceed "
+                         f"frames_per_step x n_mels ({stacked})")
+    return stacked
+
+
 def build_encoder(features: FeatureConfig, config: CodecConfig) -> keras.Model:
     inputs = keras.Input((None, features.n_mels), name="log_mel")
+    if config.encoder == "linear":
+        # one step's frames side by side, projected (a PCA at initialisation, see codec_init)
+        stacked = layers.Reshape((-1, _check_linear(features, config)), name="enc_stack")(inputs)
+        outputs = layers.Dense(config.latent_dim, name="enc_project")(stacked)
+        return keras.Model(inputs, outputs, name="encoder")
     x = layers.Conv1D(config.channels, config.kernel_size, padding="same", activation="gelu",
                       name="enc_in")(inputs)
     for i in range(config.blocks):
@@ -145,6 +158,7 @@ def build_decoder(features: FeatureConfig, config: CodecConfig) -> keras.Model:
     """Non-causal convolutions: each step is decoded with its neighbours as context."""
     inputs = keras.Input((None, config.latent_dim), name="latent")
     x = layers.Conv1D(config.channels, 3, padding="same", activation="gelu", name="dec_in")(inputs)
+    linear = config.encoder == "linear"
     for i, dilation in enumerate((1, 2, 4)):
         x = _res_block(x, config.channels, 3, dilation, f"dec_ctx{i}")
     factor, i = config.frames_per_step, 0
@@ -154,8 +168,15 @@ def build_decoder(features: FeatureConfig, config: CodecConfig) -> keras.Model:
         factor, i = factor // 2, i + 1
     for i in range(config.blocks):
         x = _res_block(x, config.channels, config.kernel_size, 1, f"dec_block{i}")
+    # linear: the context network starts at zero and learns a correction to the inverse
+    # projection, so training starts from the k-means/PCA codec rather than from noise
     outputs = layers.Conv1D(features.n_mels, config.kernel_size, padding="same",
+                            kernel_initializer="zeros" if linear else "glorot_uniform",
                             name="dec_out")(x)
+    if linear:
+        projected = layers.Dense(_check_linear(features, config), name="dec_project")(inputs)
+        frames = layers.Reshape((-1, features.n_mels), name="dec_unstack")(projected)
+        outputs = layers.Add(name="dec_sum")([frames, outputs])
     return keras.Model(inputs, outputs, name="decoder")
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from musicgen import metrics
 from musicgen.audio import load_audio, normalise_loudness
 from musicgen.codec import Codec, dequantize, quantize
+from musicgen.codec_init import residual_kmeans
 from musicgen.data import MelCache
 from musicgen.errors import InputError
 from musicgen.features import pad_frames
@@ -51,31 +52,6 @@ CHAIN_ROWS = ("true audio", "vocoder of the true log-mel", "codec round trip, qu
               "codec round trip, unquantized", "codec, first level only",
               "k-means on stacked frames (same bitrate)", "per-frame PCA-16")
 CHAIN_COLUMNS = ("rmse_db", "flatness_ratio", "pulse_ratio", "change_ratio", "static_share")
-
-
-def _nearest(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    return ((centres**2).sum(-1)[None, :] - 2.0 * x @ centres.T).argmin(-1)
-
-
-def residual_kmeans(vectors: np.ndarray, levels: int, size: int, iterations: int,
-                    rng: np.random.Generator) -> np.ndarray:
-    """Residual k-means (Lloyd, random init, empty clusters re-seeded): codebooks [L, K, D]."""
-    residual = np.asarray(vectors, np.float32).copy()
-    books = []
-    for _ in range(levels):
-        centres = residual[rng.choice(len(residual), size, replace=len(residual) < size)].copy()
-        for _ in range(iterations):
-            index = _nearest(residual, centres)
-            counts = np.bincount(index, minlength=size)
-            sums = np.zeros_like(centres)
-            np.add.at(sums, index, residual)
-            empty = counts == 0
-            centres = np.where(empty[:, None], centres, sums / np.maximum(counts, 1)[:, None])
-            if empty.any():
-                centres[empty] = residual[rng.choice(len(residual), int(empty.sum()))]
-        residual -= centres[_nearest(residual, centres)]
-        books.append(centres.astype(np.float32))
-    return np.stack(books)
 
 
 @dataclass

@@ -46,7 +46,13 @@ class FeatureConfig:
 
 @dataclass(frozen=True)
 class CodecConfig:
-    """Conv1D encoder/decoder over log-mel frames with residual vector quantization."""
+    """Encoder/decoder over log-mel frames with residual vector quantization.
+
+    `encoder="linear"` (v2): the encoder is a linear projection of each step's stacked frames
+    and the decoder its inverse plus a Conv1D context network; training starts from a PCA of
+    the stacked frames and residual k-means codebooks (`codec_init`), the baseline that beat
+    v1's learned Conv1D encoder (`"conv"`, kept so v1 checkpoints still load).
+    """
 
     frames_per_step: int = 4
     levels: int = 8
@@ -58,8 +64,11 @@ class CodecConfig:
     ema_decay: float = 0.99
     commitment: float = 0.25
     dead_code_threshold: float = 0.5
+    encoder: str = "conv"  # "conv" (v1) or "linear" (v2); see the class docstring
 
     def validate(self) -> None:
+        if self.encoder not in ("conv", "linear"):
+            raise InputError(f"codec encoder must be 'conv' or 'linear', got {self.encoder!r}")
         if self.frames_per_step not in (1, 2, 4, 8):
             raise InputError("frames_per_step must be 1, 2, 4 or 8 (a power of two)")
         if not 1 <= self.levels <= 16:
@@ -138,7 +147,7 @@ class Preset:
     """A named bundle of configs: `tiny` trains in seconds for tests, `small` is for real use."""
 
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    codec: CodecConfig = field(default_factory=CodecConfig)
+    codec: CodecConfig = field(default_factory=lambda: CodecConfig(encoder="linear"))
     prior: PriorConfig = field(default_factory=PriorConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -146,7 +155,7 @@ class Preset:
 def _tiny() -> Preset:
     features = FeatureConfig(sample_rate=16000, n_fft=512, hop_length=256, n_mels=32, fmax=8000.0)
     codec = CodecConfig(levels=2, codebook_size=16, latent_dim=8, channels=16, blocks=1,
-                        kernel_size=3)
+                        kernel_size=3, encoder="linear")
     prior = PriorConfig(levels=2, codebook_size=16, embed_dim=8, conv_channels=8,
                         conv_dilations=(1, 2), rnn_units=12, head_units=8, dropout=0.0)
     train = TrainConfig(codec_epochs=2, prior_epochs=2, batch_size=8, codec_window_steps=8,

@@ -23,6 +23,7 @@ import numpy as np
 
 from musicgen import checkpoint, distribute
 from musicgen.codec import Codec, build_codec_model, spectral_loss
+from musicgen.codec_init import init_linear_codec
 from musicgen.config import FeatureConfig, Preset, TrainConfig, to_dict
 from musicgen.data import (
     MelCache,
@@ -37,6 +38,7 @@ from musicgen.data import (
 from musicgen.errors import InputError
 from musicgen.features import model_scale_db
 from musicgen.prior import build_prior
+from musicgen.tracks import split_by_track
 
 
 class TimeLimit(keras.callbacks.Callback):
@@ -161,6 +163,9 @@ def train_codec(cfg: Preset, train_mels: Sequence[np.ndarray], heldout_mels: Seq
         model = build_codec_model(cfg.features, cfg.codec, seed=t.seed)
         if init is not None:
             warm_start_codec(model, cfg, init)
+        elif cfg.codec.encoder == "linear" and not (work / "codec_backup").exists():
+            # a resumed run gets its weights from the backup; a fresh one starts from k-means
+            init_linear_codec(model, cfg.features, cfg.codec, t, train_mels)
         compile_for_training(model, t, codec_loss(cfg.features, t), ["mse"],
                              learning_rate=t.codec_learning_rate)
     batch, split = distribute.global_batch(t.batch_size, strategy), strategy is not None
@@ -244,21 +249,34 @@ def train(sources: Sequence[str], out: str | Path, cfg: Preset, *, codec_dir: st
             for name, path in paths.items()}
 
 
+def selection_split(sources: Sequence[str], heldout_fraction: float) -> TrackSplit:
+    """Tracks to fit on and tracks that choose the best weights (early stopping).
+
+    A corpus manifest's held-out tracks are kept for `evaluate` alone, so that no figure it
+    reports was used to pick weights: the choosing tracks are split off its training tracks.
+    Folders of one's own music are split once (`resolve_split`).
+    """
+    split = resolve_split(sources, heldout_fraction)
+    if len(sources) == 1 and str(sources[0]).endswith(".json") and len(split.train) >= 2:
+        return split_by_track(split.train, heldout_fraction)
+    return split
+
+
 def _train(sources: Sequence[str], out: Path, root: Path, cfg: Preset, *, codec_dir: str | None,
            cache_dir: str | None, minutes: float | None, codec_minutes: float | None,
            prior_minutes: float | None, init_codec: str | None, verbose: int, strategy,
            work: Path) -> dict[str, Path]:
     """`out` holds the run's state, `root` receives its checkpoints (`out` on the chief)."""
-    split = resolve_split(sources, cfg.train.heldout_fraction)
+    split = selection_split(sources, cfg.train.heldout_fraction)
     cache = MelCache(cfg.features, Path(cache_dir) if cache_dir else work / "mels",
                      cfg.train.max_track_seconds)
     train_mels = cache.load(split.train, "train log-mel")
-    heldout_mels = cache.load(split.heldout, "held-out log-mel")
+    heldout_mels = cache.load(split.heldout, "validation log-mel")
     fps = cfg.features.frames_per_second
     seconds = {"train": sum(len(m) for m in train_mels) / fps,
                "heldout": sum(len(m) for m in heldout_mels) / fps}
     print(f"{len(split.train)} train tracks ({seconds['train'] / 60:.1f} min), "
-          f"{len(split.heldout)} held-out ({seconds['heldout'] / 60:.1f} min)")
+          f"{len(split.heldout)} choosing the best weights ({seconds['heldout'] / 60:.1f} min)")
     provenance = _provenance(split, seconds, {"train": to_dict(cfg.train),
                                               **describe_sources(sources)})
 

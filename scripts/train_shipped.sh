@@ -2,8 +2,8 @@
 # Reproduce the shipped checkpoints (codec, prior-gru, prior-lstm) from the corpus, then
 # measure them and regenerate the model card's tables from what was measured.
 #
-#   scripts/train_shipped.sh                    # the real run: ~2 hours on 2 CPU cores
-#   RUNS=/big/disk scripts/train_shipped.sh     # where runs, mels and v1 go (default runs/)
+#   scripts/train_shipped.sh                    # the real run: ~2.5 hours on 2 CPU cores
+#   RUNS=/big/disk scripts/train_shipped.sh     # where runs and mels go (default runs/)
 #
 # Resumable: re-running the same command continues where it stopped. A finished stage (its
 # musicgen.json written, its figures stored) is skipped; an interrupted `train` resumes from
@@ -13,7 +13,8 @@
 #   RUNS           working folder (default runs)          DATA    manifest or audio folder
 #   PRESET         model sizes: small | tiny (tests)      PYTHON  interpreter (default python)
 #   CODEC_MINUTES / PRIOR_MINUTES / CODEC_EPOCHS / CODEC_LR / PRIOR_EPOCHS   training limits
-#   INIT_CODEC     codec to fine-tune (default: v1, extracted from git history at V1_COMMIT)
+#   INIT_CODEC     a trained codec to fine-tune (default: none; the codec starts from a
+#                  PCA + residual k-means fit of the corpus, see musicgen/codec_init.py)
 #   CHECKPOINTS    where the models are copied (default checkpoints)
 #   EVAL_ARGS      extra `evaluate` options for both priors; EVAL_GRU_ARGS for the GRU only
 #   CARD_DOCUMENTS documents whose generated tables are rewritten (default the card + README)
@@ -25,12 +26,11 @@ PYTHON="${PYTHON:-python}"
 RUNS="${RUNS:-runs}"
 PRESET="${PRESET:-small}"
 DATA="${DATA:-data/corpus/manifest.json}"
-CODEC_MINUTES="${CODEC_MINUTES:-55}"
-PRIOR_MINUTES="${PRIOR_MINUTES:-25}"
+CODEC_MINUTES="${CODEC_MINUTES:-40}"
+PRIOR_MINUTES="${PRIOR_MINUTES:-45}"
 CODEC_EPOCHS="${CODEC_EPOCHS:-200}"
 CODEC_LR="${CODEC_LR:-5e-4}"
 PRIOR_EPOCHS="${PRIOR_EPOCHS:-}"
-V1_COMMIT="${V1_COMMIT:-915e264}"  # the v1 shipped codec, the start of v2's fine-tuning
 INIT_CODEC="${INIT_CODEC:-}"
 CHECKPOINTS="${CHECKPOINTS:-checkpoints}"
 EVAL_ARGS="${EVAL_ARGS:-}"
@@ -54,30 +54,23 @@ if [ ! -e "$DATA" ]; then
     PYTHON="$PYTHON" scripts/install_corpus.sh
 fi
 
-# 2. The codec v2 is fine-tuned from: v1, as committed at $V1_COMMIT.
-if [ -z "$INIT_CODEC" ]; then
-    INIT_CODEC="$RUNS/v1/checkpoints/codec"
-    if ! done_already "$INIT_CODEC"; then
-        log "extracting the v1 codec from $V1_COMMIT"
-        mkdir -p "$RUNS/v1"
-        git archive "$V1_COMMIT" checkpoints/codec | tar -x -C "$RUNS/v1"
-    fi
-fi
+INIT_ARGS=()
+if [ -n "$INIT_CODEC" ]; then INIT_ARGS=(--init-codec "$INIT_CODEC"); fi
 
 PRIOR_EPOCH_ARGS=()
 if [ -n "$PRIOR_EPOCHS" ]; then PRIOR_EPOCH_ARGS=(--prior-epochs "$PRIOR_EPOCHS"); fi
 
-# 3. Codec (fine-tuned) and the GRU prior on its codes. Rerunning resumes the codec or the
+# 2. Codec and the GRU prior on its codes. Rerunning resumes the codec or the
 #    prior from $V2/_work; a codec already saved in $V2/codec is reused, not trained again.
 if ! done_already "$V2/prior-gru"; then
     log "training the codec and the GRU prior in $V2"
     "$PYTHON" -m musicgen train --data "$DATA" --out "$V2" --arch gru --preset "$PRESET" \
-        --cache "$MELS" --init-codec "$INIT_CODEC" --codec-learning-rate "$CODEC_LR" \
+        --cache "$MELS" "${INIT_ARGS[@]}" --codec-learning-rate "$CODEC_LR" \
         --codec-minutes "$CODEC_MINUTES" --prior-minutes "$PRIOR_MINUTES" \
         --codec-epochs "$CODEC_EPOCHS" "${PRIOR_EPOCH_ARGS[@]}"
 fi
 
-# 4. The LSTM prior on the same codec.
+# 3. The LSTM prior on the same codec.
 if ! done_already "$V2/prior-lstm"; then
     log "training the LSTM prior in $V2"
     "$PYTHON" -m musicgen train --data "$DATA" --out "$V2" --arch lstm --preset "$PRESET" \
@@ -85,7 +78,7 @@ if ! done_already "$V2/prior-lstm"; then
         "${PRIOR_EPOCH_ARGS[@]}"
 fi
 
-# 5. Measure both on the held-out tracks; the figures (chain table included) go into each
+# 4. Measure both on the held-out tracks; the figures (chain table included) go into each
 #    prior's musicgen.json, where the model card is generated from.
 for arch in gru lstm; do
     if ! evaluated "$V2/prior-$arch"; then
@@ -98,7 +91,7 @@ for arch in gru lstm; do
     fi
 done
 
-# 6. Ship: copy the three folders (not _work), each file under 10 MB; priors keep naming their
+# 5. Ship: copy the three folders (not _work), each file under 10 MB; priors keep naming their
 #    codec as ../codec with its SHA-256, so the copies load exactly as the originals.
 for name in codec prior-gru prior-lstm; do
     for file in "$V2/$name"/*; do
@@ -118,7 +111,7 @@ for name in codec prior-gru prior-lstm; do
 done
 log "copied codec, prior-gru, prior-lstm into $CHECKPOINTS"
 
-# 7. The card's and README's tables from the shipped JSON.
+# 6. The card's and README's tables from the shipped JSON.
 # shellcheck disable=SC2086
 "$PYTHON" -m musicgen card --checkpoints "$CHECKPOINTS" --documents $CARD_DOCUMENTS
 log "done"

@@ -8,7 +8,8 @@ import numpy as np
 
 from musicgen.checkpoint import load_codec
 from musicgen.codec import dequantize, quantize
-from musicgen.codec_eval import CHAIN_ROWS, ChainConfig, chain_lines, chain_report, residual_kmeans
+from musicgen.codec_eval import CHAIN_ROWS, ChainConfig, chain_lines, chain_report
+from musicgen.codec_init import residual_kmeans
 from musicgen.tracks import discover_audio
 
 

@@ -23,14 +23,13 @@ def _run(env: dict[str, str]) -> subprocess.CompletedProcess:
     return result
 
 
-def test_train_shipped_tiny_then_resume(music_folder: Path, tiny_run: dict[str, Path],
-                                        tmp_path: Path) -> None:
+def test_train_shipped_tiny_then_resume(music_folder: Path, tmp_path: Path) -> None:
     checkpoints = tmp_path / "checkpoints"
     card = tmp_path / "card.md"
     shutil.copy(ROOT / "checkpoints" / "README.md", card)
     env = {
         "PYTHON": sys.executable, "RUNS": str(tmp_path / "runs"), "PRESET": "tiny",
-        "DATA": str(music_folder), "INIT_CODEC": str(tiny_run["codec"]),
+        "DATA": str(music_folder),
         "CODEC_MINUTES": "2", "PRIOR_MINUTES": "2", "CODEC_EPOCHS": "2", "PRIOR_EPOCHS": "2",
         "CHECKPOINTS": str(checkpoints), "CARD_DOCUMENTS": str(card),
         "EVAL_ARGS": "--seeds 1 --seed-seconds 3 --new-seconds 3 --no-baselines "
