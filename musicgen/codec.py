@@ -157,8 +157,12 @@ def build_encoder(features: FeatureConfig, config: CodecConfig) -> keras.Model:
 def build_decoder(features: FeatureConfig, config: CodecConfig) -> keras.Model:
     """Non-causal convolutions: each step is decoded with its neighbours as context."""
     inputs = keras.Input((None, config.latent_dim), name="latent")
-    x = layers.Conv1D(config.channels, 3, padding="same", activation="gelu", name="dec_in")(inputs)
     linear = config.encoder == "linear"
+    if linear and not config.decoder_context:
+        projected = layers.Dense(_check_linear(features, config), name="dec_project")(inputs)
+        outputs = layers.Reshape((-1, features.n_mels), name="dec_unstack")(projected)
+        return keras.Model(inputs, outputs, name="decoder")
+    x = layers.Conv1D(config.channels, 3, padding="same", activation="gelu", name="dec_in")(inputs)
     for i, dilation in enumerate((1, 2, 4)):
         x = _res_block(x, config.channels, 3, dilation, f"dec_ctx{i}")
     factor, i = config.frames_per_step, 0

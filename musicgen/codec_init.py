@@ -8,12 +8,13 @@ exactly there, so training only has to add what a context network can (onsets, h
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import keras
 import numpy as np
 
-from musicgen.codec import dequantize, quantize
+from musicgen.codec import build_codec_model, dequantize, quantize
 from musicgen.config import CodecConfig, FeatureConfig, TrainConfig
 from musicgen.errors import InputError
 from musicgen.features import pad_frames, to_model_scale
@@ -97,3 +98,20 @@ def init_linear_codec(model: keras.Model, features: FeatureConfig, config: Codec
     log(f"codec init: RMSE {figures['projection_rmse'] * scale:.2f} dB projected, "
         f"{figures['kmeans_rmse'] * scale:.2f} dB quantized (fit steps, model scale x {scale})")
     return figures
+
+
+def without_context(model: keras.Model, features: FeatureConfig, config: CodecConfig,
+                    seed: int = 0) -> tuple[keras.Model, CodecConfig]:
+    """The same linear codec (same encoder, codebooks, hence the same codes) decoding with its
+    inverse projection alone: see `TrainConfig.drop_codec_context` for the measurement."""
+    if config.encoder != "linear":
+        raise ValueError("only a linear codec has a context network to drop")
+    lean = dataclasses.replace(config, decoder_context=False)
+    out = build_codec_model(features, lean, seed=seed)
+    out.get_layer("encoder").set_weights(model.get_layer("encoder").get_weights())
+    out.get_layer("decoder").get_layer("dec_project").set_weights(
+        model.get_layer("decoder").get_layer("dec_project").get_weights())
+    source, target = model.get_layer("rvq"), out.get_layer("rvq")
+    for name in ("codebooks", "ema_sum", "ema_count"):
+        getattr(target, name).assign(np.asarray(getattr(source, name)))
+    return out, lean

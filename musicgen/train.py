@@ -9,6 +9,7 @@ worker but the chief keeps its own files in `<out>/_work/<task>` and writes no c
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import platform
 import sys
@@ -23,8 +24,8 @@ import numpy as np
 
 from musicgen import checkpoint, distribute
 from musicgen.codec import Codec, build_codec_model, spectral_loss
-from musicgen.codec_init import init_linear_codec
-from musicgen.config import FeatureConfig, Preset, TrainConfig, to_dict
+from musicgen.codec_init import init_linear_codec, without_context
+from musicgen.config import CodecConfig, FeatureConfig, Preset, TrainConfig, to_dict
 from musicgen.data import (
     MelCache,
     TrackSplit,
@@ -142,11 +143,17 @@ def warm_start_codec(model: keras.Model, cfg: Preset, init: str | Path) -> None:
     (with zero counts every code would be re-seeded at the first step).
     """
     source = checkpoint.load_codec(init)
-    if (source.features, source.config) != (cfg.features, cfg.codec):
+    lean = not source.config.decoder_context  # saved without its context network
+    same = dataclasses.replace(source.config, decoder_context=cfg.codec.decoder_context)
+    if (source.features, same) != (cfg.features, cfg.codec):
         raise InputError(f"--init-codec {init} has different features/codec settings than the "
                          "preset; it cannot seed this codec")
     model.get_layer("encoder").set_weights(source.encoder.get_weights())
-    model.get_layer("decoder").set_weights(source.decoder.get_weights())
+    if lean:  # the context network starts at zero again, over the saved linear path
+        model.get_layer("decoder").get_layer("dec_project").set_weights(
+            source.decoder.get_layer("dec_project").get_weights())
+    else:
+        model.get_layer("decoder").set_weights(source.decoder.get_weights())
     rvq = model.get_layer("rvq")
     rvq.codebooks.assign(source.codebooks)
     rvq.ema_sum.assign(source.codebooks)
@@ -155,7 +162,10 @@ def warm_start_codec(model: keras.Model, cfg: Preset, init: str | Path) -> None:
 
 def train_codec(cfg: Preset, train_mels: Sequence[np.ndarray], heldout_mels: Sequence[np.ndarray],
                 work: Path, *, minutes: float | None = None, init: str | Path | None = None,
-                verbose: int = 2, strategy=None) -> tuple[keras.Model, dict[str, float]]:
+                verbose: int = 2, strategy=None
+                ) -> tuple[keras.Model, CodecConfig, dict[str, float]]:
+    """Train (or resume) the codec; returns the model to save, its config (a linear codec may
+    drop its context network, `TrainConfig.drop_codec_context`) and its figures."""
     t = cfg.train
     window = t.codec_window_steps * cfg.codec.frames_per_step
     keras.utils.set_random_seed(t.seed)
@@ -178,9 +188,18 @@ def train_codec(cfg: Preset, train_mels: Sequence[np.ndarray], heldout_mels: Seq
     result = fit_with_resume(model, train, heldout, epochs=t.codec_epochs, work=work,
                              name="codec", patience=t.patience, minutes=minutes, verbose=verbose)
     mse = model.evaluate(heldout, verbose=0, return_dict=True)["mse"]
-    rmse_db = math.sqrt(mse) * model_scale_db(cfg.features)
-    return model, {"codec_heldout_rmse_db": round(rmse_db, 3), "codec_epochs": result.epochs_run,
-                   "codec_train_seconds": round(result.seconds, 1)}
+    metrics = {"codec_heldout_rmse_db": round(math.sqrt(mse) * model_scale_db(cfg.features), 3),
+               "codec_epochs": result.epochs_run,
+               "codec_train_seconds": round(result.seconds, 1)}
+    codec_cfg = cfg.codec
+    if t.drop_codec_context and codec_cfg.encoder == "linear" and codec_cfg.decoder_context:
+        with distribute.scope(strategy):
+            model, codec_cfg = without_context(model, cfg.features, codec_cfg, seed=t.seed)
+            compile_for_training(model, t, codec_loss(cfg.features, t), ["mse"])
+        mse = model.evaluate(heldout, verbose=0, return_dict=True)["mse"]
+        metrics["codec_heldout_rmse_db_with_context"] = metrics["codec_heldout_rmse_db"]
+        metrics["codec_heldout_rmse_db"] = round(math.sqrt(mse) * model_scale_db(cfg.features), 3)
+    return model, codec_cfg, metrics
 
 
 def train_prior(cfg: Preset, train_codes: Sequence[np.ndarray],
@@ -290,10 +309,11 @@ def _train(sources: Sequence[str], out: Path, root: Path, cfg: Preset, *, codec_
         codec_dir = str(out / "codec")
     if codec_dir is None:
         codec_dir_path = root / "codec"
-        model, metrics = train_codec(cfg, train_mels, heldout_mels, work,
-                                     minutes=_first(codec_minutes, minutes), init=init_codec,
-                                     verbose=verbose, strategy=strategy)
-        checkpoint.save_codec(codec_dir_path, model, cfg.features, cfg.codec,
+        model, codec_cfg, metrics = train_codec(cfg, train_mels, heldout_mels, work,
+                                                minutes=_first(codec_minutes, minutes),
+                                                init=init_codec, verbose=verbose,
+                                                strategy=strategy)
+        checkpoint.save_codec(codec_dir_path, model, cfg.features, codec_cfg,
                               provenance=provenance, metrics=metrics)
         print(f"codec saved to {codec_dir_path}: {metrics}")
     else:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from musicgen.codec import build_codec_model
-from musicgen.codec_init import init_linear_codec, stacked_steps
+from musicgen.codec_init import init_linear_codec, stacked_steps, without_context
 from musicgen.config import preset
 from musicgen.errors import InputError
 from musicgen.features import MelAnalyzer, to_model_scale
@@ -57,3 +57,24 @@ def test_init_refuses_a_conv_codec_and_too_little_audio() -> None:
     with pytest.raises(InputError, match="too little training audio"):
         init_linear_codec(build_codec_model(cfg.features, cfg.codec), cfg.features, cfg.codec,
                           cfg.train, short)
+
+
+def test_dropping_the_context_network_keeps_the_codes_and_the_linear_path() -> None:
+    cfg = preset("tiny")
+    mels = _mels(cfg)
+    model = build_codec_model(cfg.features, cfg.codec)
+    init_linear_codec(model, cfg.features, cfg.codec, cfg.train, mels, log=lambda _: None)
+    out = model.get_layer("decoder").get_layer("dec_out")  # a trained context network
+    out.set_weights([np.full_like(w, 0.01) for w in out.get_weights()])
+    lean, lean_cfg = without_context(model, cfg.features, cfg.codec)
+    assert lean_cfg.decoder_context is False
+    assert not any("ctx" in layer.name for layer in lean.get_layer("decoder").layers)
+    x = to_model_scale(mels[1][:200], cfg.features)[None]
+    latent = model.get_layer("encoder")(x)
+    np.testing.assert_array_equal(np.asarray(lean.get_layer("encoder")(x)), np.asarray(latent))
+    np.testing.assert_array_equal(np.asarray(lean.get_layer("rvq").codebooks),
+                                  np.asarray(model.get_layer("rvq").codebooks))
+    # the lean decoder is the full one minus the context network's contribution
+    out.set_weights([np.zeros_like(w) for w in out.get_weights()])
+    np.testing.assert_allclose(np.asarray(lean.get_layer("decoder")(latent)),
+                               np.asarray(model.get_layer("decoder")(latent)), atol=1e-5)

@@ -82,6 +82,20 @@ def test_temperature_divides_the_final_choice() -> None:
         0.95)
 
 
+def test_plausible_margin_spreads_the_draw_over_near_best_choices_only() -> None:
+    score = np.array([0.0, -0.3, -0.9, -4.0])
+    spread = choice_probabilities(score, 1.0, margin=1.0)
+    # the three within 1 nat of the best are drawn as equals; the fourth keeps its weight
+    assert spread[0] == pytest.approx(spread[1]) == pytest.approx(spread[2])
+    assert spread[3] / spread[0] == pytest.approx(np.exp(-4.0))
+    # the set scales with T: at T = 0.4 only candidates within 0.4 nats remain tied
+    cool = choice_probabilities(score, 0.4, margin=1.0)
+    assert cool[0] == pytest.approx(cool[1]) and cool[2] < cool[1]
+    # nothing near the best: the best keeps its lead
+    alone = choice_probabilities(np.array([0.0, -3.0]), 1.0, margin=1.0)
+    np.testing.assert_allclose(alone, choice_probabilities(np.array([0.0, -3.0]), 1.0))
+
+
 def test_every_random_seed_sounds_new(tiny_run: dict[str, Path]) -> None:
     """>= 95% of pairs of random seeds differ audibly (5 s on an 8 s seed), each output keeps
     the tempo and pulse, and none loops more than the costs alone do."""

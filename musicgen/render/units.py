@@ -184,10 +184,11 @@ class _UnitSampler:
         self.lookahead: Lookahead | None = None
 
     def unit_at(self, position: int) -> int:
-        return int(np.clip(round(position / self.hop), 0, self.units - 1))
+        # plain ints: np.clip on a scalar costs ~25x more, and this runs per candidate
+        return min(max(round(position / self.hop), 0), self.units - 1)
 
     def mel_before(self, position: int) -> np.ndarray:
-        frame = int(np.clip(position // self.mel_hop - 1, 0, len(self.seed.log_mel) - 1))
+        frame = min(max(int(position) // self.mel_hop - 1, 0), len(self.seed.log_mel) - 1)
         return self.seed.log_mel[frame]
 
     def candidates(self, position: int, run_steps: int) -> _Decision | None:
@@ -241,6 +242,19 @@ class _UnitSampler:
         steered = self.lookahead is not None and st.prior_weight > 0 and len(units) > 1
         prior_term = (st.prior_weight * self.lookahead.score(units) if steered
                       else np.zeros(len(units)))
+        if steered and st.neutral_continue != "off" and decision.is_jump.any() and not all(
+                decision.is_jump):
+            # Playing on is the seed's own continuation, plausible by definition: its lookahead
+            # is ~0, the best any candidate can get, so scoring it made the model play on
+            # almost twice as long as a uniform choice (long verbatim runs, fewer distinct
+            # outputs). "best": it ties with the best jump (the model judges where to jump;
+            # the costs and the beat decide when); "mean": the jumps' log-mean-exp (jumps as
+            # often as the costs alone make them).
+            jumps = prior_term[decision.is_jump]
+            peak = jumps.max()
+            prior_term[~decision.is_jump] = (
+                peak if st.neutral_continue == "best"
+                else peak + np.log(np.mean(np.exp(jumps - peak))))
         before = self.mel_before(position)
         mismatch = np.array([np.abs(self.mel_before(t) - before).mean()
                              for t in decision.targets])
@@ -260,7 +274,9 @@ class _UnitSampler:
         score = prior_term - cost
         o = self.options
         pick = draw_index(choice_probabilities(score, o.temperature, o.top_k, o.top_p,
-                                               st.max_top_probability), self.rng)
+                                               st.max_top_probability,
+                                               st.plausible_margin if steered else 0.0),
+                           self.rng)
         if steered:  # without a prior nothing can agree
             self.decisions += 1
             self.agreed += int(pick == int(np.argmax(prior_term)))
