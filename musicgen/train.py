@@ -102,7 +102,11 @@ def fit_with_resume(model: keras.Model, train, heldout, *, epochs: int, work: Pa
     if best_path.is_file():
         model.load_weights(str(best_path))
     best = _previous_best(log)
-    return FitResult(best if best is not None else math.nan, len(history.epoch),
+    epochs = 0
+    if log.is_file():  # every epoch, across resumed runs (the CSV is appended to)
+        with open(log) as handle:
+            epochs = sum(1 for row in csv.DictReader(handle) if row.get("val_loss"))
+    return FitResult(best if best is not None else math.nan, max(epochs, len(history.epoch)),
                      time.perf_counter() - start, dict(history.history))
 
 
