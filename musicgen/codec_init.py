@@ -56,11 +56,13 @@ def stacked_steps(mels: Sequence[np.ndarray], features: FeatureConfig,
 def init_linear_codec(model: keras.Model, features: FeatureConfig, config: CodecConfig,
                       train: TrainConfig, mels: Sequence[np.ndarray], *,
                       fit_vectors: int = 100_000, iterations: int = 15,
-                      log=print) -> dict[str, float]:
+                      global_batch: int | None = None, log=print) -> dict[str, float]:
     """Set a fresh linear codec (`build_codec_model`) to PCA + residual k-means of `mels`.
 
     The EMA statistics start at the codes' fitted frequencies (scaled to one training batch),
     so the codebooks stay where k-means put them instead of being re-seeded at the first step.
+    `global_batch`: windows per training step over all replicas (default `train.batch_size`);
+    the EMA updates see the global batch, so one process and N workers start the same.
     Returns the fit's own figures (model-scale RMSE of the projection and of the codes).
     """
     if config.encoder != "linear":
@@ -80,7 +82,7 @@ def init_linear_codec(model: keras.Model, features: FeatureConfig, config: Codec
         f"{config.levels} x {config.codebook_size} on {len(fit)} steps")
     books = residual_kmeans(latents, config.levels, config.codebook_size, iterations, rng)
     codes = quantize(latents, books)
-    per_batch = train.batch_size * train.codec_window_steps
+    per_batch = (global_batch or train.batch_size) * train.codec_window_steps
     counts = np.stack([np.bincount(codes[:, level], minlength=config.codebook_size)
                        for level in range(config.levels)]) / len(codes) * per_batch
     counts = np.maximum(counts, 1.0).astype(np.float32)  # every code starts alive

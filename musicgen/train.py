@@ -179,7 +179,8 @@ def train_codec(cfg: Preset, train_mels: Sequence[np.ndarray], heldout_mels: Seq
             warm_start_codec(model, cfg, init)
         elif cfg.codec.encoder == "linear" and not (work / "codec_backup").exists():
             # a resumed run gets its weights from the backup; a fresh one starts from k-means
-            init_linear_codec(model, cfg.features, cfg.codec, t, train_mels)
+            init_linear_codec(model, cfg.features, cfg.codec, t, train_mels,
+                              global_batch=distribute.global_batch(t.batch_size, strategy))
         compile_for_training(model, t, codec_loss(cfg.features, t), ["mse"],
                              learning_rate=t.codec_learning_rate)
     batch, split = distribute.global_batch(t.batch_size, strategy), strategy is not None
