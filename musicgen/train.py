@@ -68,11 +68,16 @@ class FitResult:
     history: dict[str, list[float]] = field(default_factory=dict)
 
 
-def _previous_best(log: Path) -> float | None:
+def _val_losses(log: Path) -> list[float]:
+    """Every epoch's held-out loss so far, across resumed runs (the CSV log is appended to)."""
     if not log.is_file():
-        return None
+        return []
     with open(log) as handle:
-        values = [float(row["val_loss"]) for row in csv.DictReader(handle) if row.get("val_loss")]
+        return [float(row["val_loss"]) for row in csv.DictReader(handle) if row.get("val_loss")]
+
+
+def _previous_best(log: Path) -> float | None:
+    values = _val_losses(log)
     return min(values) if values else None
 
 
@@ -101,11 +106,9 @@ def fit_with_resume(model: keras.Model, train, heldout, *, epochs: int, work: Pa
               f"{'identical' if distribute.replicas_identical(model) else 'DIFFER'}")
     if best_path.is_file():
         model.load_weights(str(best_path))
-    best = _previous_best(log)
-    epochs = 0
-    if log.is_file():  # every epoch, across resumed runs (the CSV is appended to)
-        with open(log) as handle:
-            epochs = sum(1 for row in csv.DictReader(handle) if row.get("val_loss"))
+    losses = _val_losses(log)
+    best = min(losses) if losses else None
+    epochs = len(losses)
     return FitResult(best if best is not None else math.nan, max(epochs, len(history.epoch)),
                      time.perf_counter() - start, dict(history.history))
 
