@@ -32,6 +32,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "(fine-tune it) instead of from scratch")
     p.add_argument("--codec-learning-rate", type=float,
                    help="the codec's learning rate (default: the preset's; lower to fine-tune)")
+    p.add_argument("--init-prior", help="start the prior from this trained prior folder (to "
+                   "train it longer or fine-tune it on your audio); its codec is used unless "
+                   "--codec names the same one")
+    p.add_argument("--prior-learning-rate", type=float,
+                   help="the prior's learning rate (default: the preset's; lower to continue)")
     p.add_argument("--codec-epochs", type=int, help="override the preset's codec epochs")
     p.add_argument("--prior-epochs", type=int, help="override the preset's prior epochs")
     p.add_argument("--windows-per-epoch", type=int, help="training windows per epoch")
@@ -175,6 +180,7 @@ def _run_train(args: argparse.Namespace) -> None:
                                    "prior_epochs": args.prior_epochs,
                                    "windows_per_epoch": args.windows_per_epoch,
                                    "codec_learning_rate": args.codec_learning_rate,
+                                   "prior_learning_rate": args.prior_learning_rate,
                                    "batch_size": args.batch_size}.items()
                  if v is not None}
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **overrides))
@@ -186,7 +192,8 @@ def _run_train(args: argparse.Namespace) -> None:
     paths = train(args.data, args.out, cfg, codec_dir=args.codec, cache_dir=args.cache,
                   minutes=args.max_minutes, codec_minutes=args.codec_minutes,
                   prior_minutes=args.prior_minutes, init_codec=args.init_codec,
-                  verbose=verbose, distribute_kind=args.distribute, cpu_devices=args.cpu_devices)
+                  init_prior=args.init_prior, verbose=verbose, distribute_kind=args.distribute,
+                  cpu_devices=args.cpu_devices)
     print(json.dumps({k: str(v) for k, v in paths.items()}))
 
 

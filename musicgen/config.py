@@ -134,6 +134,7 @@ class TrainConfig:
     max_track_seconds: float = 600.0
     gain_augment_db: float = 6.0
     codec_learning_rate: float | None = None  # None: learning_rate (lower to fine-tune)
+    prior_learning_rate: float | None = None  # None: learning_rate (lower to continue one)
     codec_delta_weight: float = 1.0
     codec_linear_weight: float = 1.0
     # A linear codec trains beside a Conv1D context network and is saved without it. Measured

@@ -36,7 +36,7 @@ from musicgen.data import (
     resolve_split,
     tiled_windows,
 )
-from musicgen.errors import InputError
+from musicgen.errors import CheckpointError, InputError
 from musicgen.features import model_scale_db
 from musicgen.prior import build_prior
 from musicgen.tracks import split_by_track
@@ -212,14 +212,19 @@ def train_codec(cfg: Preset, train_mels: Sequence[np.ndarray], heldout_mels: Seq
 
 def train_prior(cfg: Preset, train_codes: Sequence[np.ndarray],
                 heldout_codes: Sequence[np.ndarray], work: Path, steps_per_second: float, *,
-                minutes: float | None = None, verbose: int = 2, strategy=None
-                ) -> tuple[keras.Model, dict[str, float]]:
+                minutes: float | None = None, init: checkpoint.PriorBundle | None = None,
+                verbose: int = 2, strategy=None) -> tuple[keras.Model, dict[str, float]]:
+    """Train (or resume) a prior; `init` starts it from a trained prior's weights (a resumed
+    run takes its weights from the backup instead)."""
     t, p = cfg.train, cfg.prior
     keras.utils.set_random_seed(t.seed)
     with distribute.scope(strategy):
         model = build_prior(p)
+        if init is not None:
+            model.set_weights(init.model.get_weights())
         compile_for_training(model, t,
-                             keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                             keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                             learning_rate=t.prior_learning_rate)
     window = t.prior_window_steps + 1
     batch, split = distribute.global_batch(t.batch_size, strategy), strategy is not None
     train = code_pipeline(random_windows(train_codes, window, t.windows_per_epoch, t.seed),
@@ -232,10 +237,13 @@ def train_prior(cfg: Preset, train_codes: Sequence[np.ndarray],
                              verbose=verbose)
     loss = model.evaluate(heldout, verbose=0, return_dict=True)["loss"]
     bits = loss * p.levels / math.log(2)
+    before = init.meta.get("metrics", {}) if init is not None else {}
     return model, {"prior_heldout_bits_per_step": round(bits, 3),
                    "prior_heldout_bits_per_second": round(bits * steps_per_second, 1),
-                   "prior_epochs": result.epochs_run,
-                   "prior_train_seconds": round(result.seconds, 1)}
+                   # a continued prior counts the epochs and time of the run it started from
+                   "prior_epochs": result.epochs_run + int(before.get("prior_epochs", 0)),
+                   "prior_train_seconds": round(
+                       result.seconds + float(before.get("prior_train_seconds", 0.0)), 1)}
 
 
 def _first(*values: float | None) -> float | None:
@@ -249,14 +257,15 @@ def encode_tracks(codec: Codec, mels: Sequence[np.ndarray]) -> list[np.ndarray]:
 def train(sources: Sequence[str], out: str | Path, cfg: Preset, *, codec_dir: str | None = None,
           cache_dir: str | None = None, minutes: float | None = None,
           codec_minutes: float | None = None, prior_minutes: float | None = None,
-          init_codec: str | None = None, verbose: int = 2, distribute_kind: str = "none",
-          cpu_devices: int | None = None) -> dict[str, Path]:
+          init_codec: str | None = None, init_prior: str | None = None, verbose: int = 2,
+          distribute_kind: str = "none", cpu_devices: int | None = None) -> dict[str, Path]:
     """Train (or reuse) a codec, then a prior; write `<out>/codec` and `<out>/prior-<arch>`.
 
     Re-running the same command resumes: an interrupted fit continues from its last epoch, and
     a codec already saved in `<out>/codec` is reused rather than trained again.
     `codec_minutes` / `prior_minutes` override `minutes` for one model; `init_codec` starts
-    the codec from a trained one (fine-tuning) instead of from scratch.
+    the codec from a trained one (fine-tuning) instead of from scratch; `init_prior` starts
+    the prior from a trained one (training it longer, or fine-tuning it) on that prior's codec.
     `distribute_kind`: "none", "mirrored" or "multi-worker" (see `musicgen.distribute`); the
     batch size is then per replica. Only the chief writes `<out>`'s checkpoints: other workers
     keep their own `<out>/_work/<task>` (for resuming) and save into a folder that is removed.
@@ -270,10 +279,32 @@ def train(sources: Sequence[str], out: str | Path, cfg: Preset, *, codec_dir: st
     with distribute.output_root(out, role.chief) as root:
         paths = _train(sources, out, root, cfg, codec_dir=codec_dir, cache_dir=cache_dir,
                        minutes=minutes, codec_minutes=codec_minutes, prior_minutes=prior_minutes,
-                       init_codec=init_codec, verbose=verbose, strategy=strategy,
+                       init_codec=init_codec, init_prior=init_prior, verbose=verbose,
+                       strategy=strategy,
                        work=out / "_work" if role.chief else out / "_work" / role.name)
     return {name: out / path.relative_to(root) if path.is_relative_to(root) else path
             for name, path in paths.items()}
+
+
+@dataclass(frozen=True)
+class InitPrior:
+    """A trained prior to continue, and the codec folder whose codes it reads."""
+
+    bundle: checkpoint.PriorBundle
+    codec_folder: Path
+
+
+def _load_init_prior(folder: str, cfg: Preset) -> InitPrior:
+    try:
+        bundle = checkpoint.load_prior(folder)
+    except CheckpointError as error:
+        raise InputError(f"--init-prior: {error}") from error
+    wanted = dataclasses.replace(cfg.prior, dropout=bundle.config.dropout)  # dropout may change
+    if bundle.config != wanted:
+        raise InputError(f"--init-prior {Path(folder).name} is a {bundle.config.arch} prior of "
+                         "other sizes than this run's (--arch/--preset); it cannot seed it")
+    codec_folder = (bundle.folder / bundle.meta["codec_path"]).resolve()
+    return InitPrior(bundle, codec_folder)
 
 
 def selection_split(sources: Sequence[str], heldout_fraction: float) -> TrackSplit:
@@ -291,9 +322,10 @@ def selection_split(sources: Sequence[str], heldout_fraction: float) -> TrackSpl
 
 def _train(sources: Sequence[str], out: Path, root: Path, cfg: Preset, *, codec_dir: str | None,
            cache_dir: str | None, minutes: float | None, codec_minutes: float | None,
-           prior_minutes: float | None, init_codec: str | None, verbose: int, strategy,
-           work: Path) -> dict[str, Path]:
+           prior_minutes: float | None, init_codec: str | None, init_prior: str | None,
+           verbose: int, strategy, work: Path) -> dict[str, Path]:
     """`out` holds the run's state, `root` receives its checkpoints (`out` on the chief)."""
+    start = _load_init_prior(init_prior, cfg) if init_prior else None
     split = selection_split(sources, cfg.train.heldout_fraction)
     cache = MelCache(cfg.features, Path(cache_dir) if cache_dir else work / "mels",
                      cfg.train.max_track_seconds)
@@ -306,12 +338,19 @@ def _train(sources: Sequence[str], out: Path, root: Path, cfg: Preset, *, codec_
           f"{len(split.heldout)} choosing the best weights ({seconds['heldout'] / 60:.1f} min)")
     provenance = _provenance(split, seconds, {"train": to_dict(cfg.train),
                                               **describe_sources(sources)})
+    if start is not None:
+        provenance["init_prior"] = {"folder": start.bundle.folder.name,
+                                    "metrics": {k: v for k, v in start.bundle.meta.get(
+                                        "metrics", {}).items() if k.startswith("prior_")},
+                                    "provenance": start.bundle.meta.get("provenance", {})}
 
     saved = (out / "codec" / checkpoint.META_FILE).is_file()
     if codec_dir is None and strategy is not None:  # every worker must make the same choice
         if distribute.agree(strategy, saved, "min") != distribute.agree(strategy, saved, "max"):
             raise InputError(f"a trained codec is in {out / 'codec'} on some workers only: copy "
                              "it to every worker, or pass --codec on every worker")
+    if start is not None and codec_dir is None and not saved:  # it continues on its own codes
+        codec_dir = str(start.codec_folder)
     if codec_dir is None and saved:
         print(f"reusing the codec already trained in {out / 'codec'}")
         codec_dir = str(out / "codec")
@@ -335,10 +374,15 @@ def _train(sources: Sequence[str], out: Path, root: Path, cfg: Preset, *, codec_
         raise InputError(f"the prior preset expects {prior_cfg.levels} levels x "
                          f"{prior_cfg.codebook_size} codes but the codec has "
                          f"{codec.config.levels} x {codec.config.codebook_size}")
+    if start is not None and start.bundle.meta.get("codec_sha256") != checkpoint.codec_digest(
+            codec_dir_path):
+        raise InputError(f"--init-prior {init_prior} was trained on a different codec than "
+                         f"{codec_dir_path.name}; leave out --codec to use its own")
     train_codes = encode_tracks(codec, train_mels)
     heldout_codes = encode_tracks(codec, heldout_mels)
     model, metrics = train_prior(cfg, train_codes, heldout_codes, work, codec.steps_per_second,
-                                 minutes=_first(prior_minutes, minutes), verbose=verbose,
+                                 minutes=_first(prior_minutes, minutes),
+                                 init=start.bundle if start else None, verbose=verbose,
                                  strategy=strategy)
     prior_dir = root / f"prior-{prior_cfg.arch}"
     checkpoint.save_prior(prior_dir, model, prior_cfg, codec_dir_path,

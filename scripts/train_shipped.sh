@@ -2,7 +2,7 @@
 # Reproduce the shipped checkpoints (codec, prior-gru, prior-lstm) from the corpus, then
 # measure them and regenerate the model card's tables from what was measured.
 #
-#   scripts/train_shipped.sh                    # the real run: ~2.5 hours on 2 CPU cores
+#   scripts/train_shipped.sh                    # the real run: ~4.5 hours on 2 CPU cores
 #   RUNS=/big/disk scripts/train_shipped.sh     # where runs and mels go (default runs/)
 #
 # Resumable: re-running the same command continues where it stopped. A finished stage (its
@@ -15,6 +15,10 @@
 #   CODEC_MINUTES / PRIOR_MINUTES / CODEC_EPOCHS / CODEC_LR / PRIOR_EPOCHS   training limits
 #   INIT_CODEC     a trained codec to fine-tune (default: none; the codec starts from a
 #                  PCA + residual k-means fit of the corpus, see musicgen/codec_init.py)
+#   MORE_MINUTES / MORE_LR / MORE_EPOCHS   each prior then trains on for this long (default
+#                  100 min, at most MORE_EPOCHS epochs) at this learning rate (default 1e-3),
+#                  started from its first run (--init-prior); MORE_MINUTES=0 ships the first
+#                  run's priors
 #   CHECKPOINTS    where the models are copied (default checkpoints)
 #   EVAL_ARGS      extra `evaluate` options for both priors; EVAL_GRU_ARGS for the GRU only
 #   CARD_DOCUMENTS documents whose generated tables are rewritten (default the card + README)
@@ -32,6 +36,9 @@ CODEC_EPOCHS="${CODEC_EPOCHS:-200}"
 CODEC_LR="${CODEC_LR:-5e-4}"
 PRIOR_EPOCHS="${PRIOR_EPOCHS:-}"
 INIT_CODEC="${INIT_CODEC:-}"
+MORE_MINUTES="${MORE_MINUTES:-100}"
+MORE_LR="${MORE_LR:-1e-3}"
+MORE_EPOCHS="${MORE_EPOCHS:-200}"
 CHECKPOINTS="${CHECKPOINTS:-checkpoints}"
 EVAL_ARGS="${EVAL_ARGS:-}"
 EVAL_GRU_ARGS="${EVAL_GRU_ARGS---adapt-steps 20}"  # set but empty: none
@@ -39,6 +46,7 @@ CARD_DOCUMENTS="${CARD_DOCUMENTS:-$CHECKPOINTS/README.md README.md}"
 MAX_FILE_BYTES=$((10 * 1000 * 1000))  # a Space without LFS takes files under 10 MB
 
 V2="$RUNS/v2"
+MORE="$RUNS/v2-more"
 MELS="$RUNS/mels"
 log() { echo "== train_shipped: $*"; }
 done_already() { [ -f "$1/musicgen.json" ]; }
@@ -78,15 +86,37 @@ if ! done_already "$V2/prior-lstm"; then
         "${PRIOR_EPOCH_ARGS[@]}"
 fi
 
+# 3b. Both priors train on, each started from its first run's weights, in $MORE (which gets a
+#     copy of the codec so that the priors there name it as ../codec, as the shipped ones do).
+FINAL="$V2"
+if [ "$MORE_MINUTES" != 0 ]; then
+    FINAL="$MORE"
+    if [ ! -f "$MORE/codec/musicgen.json" ]; then
+        mkdir -p "$MORE"
+        rm -rf "$MORE/codec.new"
+        cp -r "$V2/codec" "$MORE/codec.new"
+        mv "$MORE/codec.new" "$MORE/codec"
+    fi
+    for arch in gru lstm; do
+        if ! done_already "$MORE/prior-$arch"; then
+            log "training the $arch prior on from $V2/prior-$arch in $MORE"
+            "$PYTHON" -m musicgen train --data "$DATA" --out "$MORE" --arch "$arch" \
+                --preset "$PRESET" --cache "$MELS" --init-prior "$V2/prior-$arch" \
+                --prior-learning-rate "$MORE_LR" --prior-minutes "$MORE_MINUTES" \
+                --prior-epochs "$MORE_EPOCHS"
+        fi
+    done
+fi
+
 # 4. Measure both on the held-out tracks; the figures (chain table included) go into each
 #    prior's musicgen.json, where the model card is generated from.
 for arch in gru lstm; do
-    if ! evaluated "$V2/prior-$arch"; then
+    if ! evaluated "$FINAL/prior-$arch"; then
         extra="$EVAL_ARGS"
         if [ "$arch" = gru ]; then extra="$EVAL_GRU_ARGS $EVAL_ARGS"; fi
         log "evaluating prior-$arch"
         # shellcheck disable=SC2086  # the extra options are meant to split into words
-        "$PYTHON" -m musicgen evaluate --checkpoint "$V2/prior-$arch" --data "$DATA" \
+        "$PYTHON" -m musicgen evaluate --checkpoint "$FINAL/prior-$arch" --data "$DATA" \
             --cache "$MELS" --update-checkpoint $extra
     fi
 done
@@ -94,7 +124,7 @@ done
 # 5. Ship: copy the three folders (not _work), each file under 10 MB; priors keep naming their
 #    codec as ../codec with its SHA-256, so the copies load exactly as the originals.
 for name in codec prior-gru prior-lstm; do
-    for file in "$V2/$name"/*; do
+    for file in "$FINAL/$name"/*; do
         size=$(wc -c < "$file")
         if [ "$size" -ge "$MAX_FILE_BYTES" ]; then
             echo "train_shipped: $file is $size bytes, over the 10 MB a file limit" >&2
@@ -105,7 +135,7 @@ done
 mkdir -p "$CHECKPOINTS"
 for name in codec prior-gru prior-lstm; do
     rm -rf "${CHECKPOINTS:?}/$name.new"
-    cp -r "$V2/$name" "$CHECKPOINTS/$name.new"
+    cp -r "$FINAL/$name" "$CHECKPOINTS/$name.new"
     rm -rf "${CHECKPOINTS:?}/$name"
     mv "$CHECKPOINTS/$name.new" "$CHECKPOINTS/$name"
 done

@@ -31,6 +31,7 @@ def test_train_shipped_tiny_then_resume(music_folder: Path, tmp_path: Path) -> N
         "PYTHON": sys.executable, "RUNS": str(tmp_path / "runs"), "PRESET": "tiny",
         "DATA": str(music_folder),
         "CODEC_MINUTES": "2", "PRIOR_MINUTES": "2", "CODEC_EPOCHS": "2", "PRIOR_EPOCHS": "2",
+        "MORE_MINUTES": "2", "MORE_EPOCHS": "1",
         "CHECKPOINTS": str(checkpoints), "CARD_DOCUMENTS": str(card),
         "EVAL_ARGS": "--seeds 1 --seed-seconds 3 --new-seconds 3 --no-baselines "
                      "--chain-windows 1 --chain-seconds 6",
@@ -38,11 +39,15 @@ def test_train_shipped_tiny_then_resume(music_folder: Path, tmp_path: Path) -> N
     }
     first = _run(env)
     for stage in ("training the codec and the GRU prior", "training the LSTM prior",
+                  "training the gru prior on", "training the lstm prior on",
                   "evaluating prior-gru", "evaluating prior-lstm", "copied codec"):
         assert stage in first.stdout
     for arch in ("gru", "lstm"):
         bundle = load_prior(checkpoints / f"prior-{arch}")  # its codec, by SHA-256, shipped too
         figures = bundle.meta["metrics"]["evaluate"]
+        assert bundle.meta["provenance"]["init_prior"]["folder"] == f"prior-{arch}"
+        first_run = bundle.meta["provenance"]["init_prior"]["metrics"]["prior_epochs"]
+        assert bundle.meta["metrics"]["prior_epochs"] == first_run + 1
         assert "codec round trip, quantized" in figures["chain"]["rows"]
         assert "synth" in figures["generation"]
     codec_meta = json.loads((checkpoints / "codec" / "musicgen.json").read_text())
