@@ -17,6 +17,7 @@ from musicgen.render.steering import (
     Steering,
     choice_probabilities,
     seed_reference,
+    when_by_costs_where_by_model,
 )
 from musicgen.render.units import analyse_beat, place_units
 from musicgen.toymusic import click_and_chords
@@ -94,6 +95,25 @@ def test_plausible_margin_spreads_the_draw_over_near_best_choices_only() -> None
     # nothing near the best: the best keeps its lead
     alone = choice_probabilities(np.array([0.0, -3.0]), 1.0, margin=1.0)
     np.testing.assert_allclose(alone, choice_probabilities(np.array([0.0, -3.0]), 1.0))
+
+
+def test_the_costs_decide_when_to_jump_and_the_model_where() -> None:
+    cost = np.array([1.5, 2.0, 3.0, 0.5])  # three jumps, then playing on
+    is_jump = np.array([True, True, True, False])
+    prior = np.array([-3.0, 0.0, -0.2, 0.0])
+    probs = when_by_costs_where_by_model(prior - cost, cost, is_jump, 1.0)
+    assert probs.sum() == pytest.approx(1.0)
+    # playing on is exactly as likely as with the costs alone (the no-prior ablation) ...
+    assert probs[3] == pytest.approx(choice_probabilities(-cost, 1.0)[3])
+    # ... and the jumps share the rest by prior term - costs
+    np.testing.assert_allclose(probs[:3] / probs[:3].sum(),
+                               choice_probabilities((prior - cost)[:3], 1.0))
+    # another prior moves the jumps' targets, never the chance of jumping
+    other = when_by_costs_where_by_model(np.array([0.0, -5.0, -5.0, 0.0]) - cost, cost,
+                                         is_jump, 1.0)
+    assert other[3] == pytest.approx(probs[3]) and other[0] > 0.9 * (1 - probs[3])
+    # temperature sharpens both draws: at low T the cheapest choice (playing on) wins
+    assert when_by_costs_where_by_model(prior - cost, cost, is_jump, 0.05)[3] > 0.99
 
 
 def test_every_random_seed_sounds_new(tiny_run: dict[str, Path]) -> None:

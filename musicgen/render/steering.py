@@ -17,8 +17,11 @@ cap at 0 matters: repeating material makes the prior confident, and rewarding th
 output into loops. Scoring one next step at weight 0.25 (the first design) let hand-set costs
 decide; this lookahead is what lets the model's knowledge of what follows change the choice.
 
-The choice is then softmax(score / temperature), as in synth: low temperature = the safest
-choice, high = adventurous. The top choice's probability can be bounded
+When playing on is possible, the costs alone decide whether to jump (exactly as the no-prior
+ablation would) and softmax(score / temperature) over the jumps decides where to: the model
+changes where the output goes, not how often it jumps. Otherwise the choice is
+softmax(score / temperature). Either way, as in synth, low temperature = the safest choice,
+high = adventurous. The top choice's probability can be bounded
 (`max_top_probability`, off by default: see its note) so that pressing Generate again always
 gives a new continuation; as the temperature falls the bound relaxes towards 1.
 """
@@ -36,7 +39,10 @@ from musicgen.sampler import PriorState, StepPrior, filter_logits
 class Steering:
     """How the lookahead enters the choice (nats per step, next to the costs in nats)."""
 
-    prior_weight: float = 1.5  # nats of cost per nat/step of lookahead log-probability
+    # nats of cost per nat/step of lookahead log-probability (among the jumps, see
+    # `neutral_continue`): 1.5 was tuned for the first design, where the model also decided
+    # when to jump; once the costs decide that, a strong weight lets the model pick the target
+    prior_weight: float = 10.0
     levels: int = 2  # score the coarsest levels only
     horizon_beats: float = 1.0  # H = this many beats of steps, clamped to the two below
     min_horizon: int = 4
@@ -46,8 +52,9 @@ class Steering:
     warmup_steps: int = 16  # the seed's first steps have too little context for a fair REF
     # Replaying what was just heard: this many nats for a candidate whose next H units were
     # all heard within `recent_seconds` (in proportion to the share heard, decaying with age).
-    # Off by default: with it (and the bound below) the output loops less but jars more.
-    recent_overlap: float = 0.0
+    # The model's favourite jump is often back by a bar (the most plausible transition in
+    # repetitive music), which replays what was just heard: see `neutral_continue`.
+    recent_overlap: float = 4.0
     recent_seconds: float = 6.0
     # At temperature T the top choice gets at most 1 - (1 - this) * T (1.0 = no bound).
     # Training-track seeds (8 clips x 3 random seeds, GRU, T = 1; jarring / loops / share of
@@ -60,9 +67,12 @@ class Steering:
     # Candidates within this many nats (x T) of the best are drawn as equals: the prior
     # filters out implausible transitions and the random seed picks among the plausible ones.
     # (Steered choices only: the no-prior ablation stays a softmax over the costs.)
-    plausible_margin: float = 1.0
+    # 6 with the weight of 10 below (1 with the earlier weight of 1.5): the same E within ~0.6
+    # nats/step of the best; at 3, 0.91 of random-seed pairs differed on training clips.
+    plausible_margin: float = 6.0
     # The prior term given to playing on (see units.choose): "off" (its own lookahead),
-    # "best" (the best jump's) or "mean" (the jumps' log-mean-exp).
+    # "best" (the best jump's) or "mean" (the jumps' log-mean-exp); "costs": whether to play
+    # on is drawn as the costs alone would draw it, and the model chooses among the jumps.
     # Training-track seeds, v1 GRU, 8 clips x 3 random seeds (jarring / loops / distinct
     # pairs / pulse x seed); costs alone 0.211 / 0.270 / 0.99 / 0.99: "off", no margin 0.177 /
     # 0.365 / 0.84 / 0.95; "best" 0.191 / 0.351 / 0.94 / 0.95; "best" + margin 1 0.183 / 0.365
@@ -70,11 +80,23 @@ class Steering:
     # 0.351 / 0.86; margin 2 alone 0.194 / 0.351 / 0.92. No setting has both fewer loops than
     # the costs alone and clearly less jarring: the model keeps what it judges plausible, and
     # in an 8 s seed that is often the same passage.
-    neutral_continue: str = "best"
+    # v2 codes and GRU, 24 training-track clips x 3 random seeds (jarring / pulse x seed /
+    # loops / tempo kept); costs alone 0.288 / 0.990 / 0.203 / 0.912, the true continuation
+    # 0.143 / 1.055 / 0 / 0.895: "best", weight 1.5 0.184 / 1.022 / 0.267 / 0.842 (the model
+    # plays on longer, and fewer joins leave more replayed windows); weight 3 0.172 / 0.997 /
+    # 0.270; "costs" with weight 1.5 0.234 / 1.004 / 0.219 / 0.895, 6 0.200 / 1.010 / 0.230 /
+    # 0.912, 10 0.171 / 1.010 / 0.270 / 0.877, 10 + recent_overlap 2 0.186 / 1.007 / 0.243 /
+    # 0.860, 10 + recent_overlap 4 0.194 / 1.003 / 0.216 / 0.895, the same with margin 6
+    # 0.197 / 0.979 / 0.189 / 0.860 and 0.94 of random-seed pairs distinct (default); the costs
+    # alone with recent_overlap 4 0.283 / 1.004 / 0.135 / 0.842, 0.97 distinct. Horizon 2
+    # beats: similar figures at 1.5x the time. The stronger the model's say over targets, the
+    # less the output jars and the more it loops: in repetitive music the most plausible jump
+    # is often back by a bar. The overlap cost buys loops back for both.
+    neutral_continue: str = "costs"
 
     def __post_init__(self) -> None:
-        if self.neutral_continue not in ("off", "best", "mean"):
-            raise ValueError(f"neutral_continue must be off, best or mean, got "
+        if self.neutral_continue not in ("off", "best", "mean", "costs"):
+            raise ValueError(f"neutral_continue must be off, best, mean or costs, got "
                              f"{self.neutral_continue!r}")
 
 
@@ -214,6 +236,24 @@ def choice_probabilities(score: np.ndarray, temperature: float, top_k: int = 0,
     if probs[top] > bound and rest > 0:
         probs = probs * ((1.0 - bound) / rest)
         probs[top] = bound
+    return probs
+
+
+def when_by_costs_where_by_model(score: np.ndarray, cost: np.ndarray, is_jump: np.ndarray,
+                                 temperature: float, top_k: int = 0, top_p: float = 1.0,
+                                 max_top: float = 1.0, margin: float = 0.0) -> np.ndarray:
+    """Choice probabilities when playing on competes with jumps: whether to jump is drawn as
+    the costs alone (the no-prior ablation) would draw it, and the jump's target by `score`
+    (prior term - costs) among the jumps only. The model then changes where the output goes,
+    not how often it jumps, so it cannot buy plausibility with long verbatim runs (fewer
+    jumps also mean more replayed windows, i.e. loops)."""
+    is_jump = np.asarray(is_jump, bool)
+    stay = float(choice_probabilities(-np.asarray(cost, np.float64), temperature, top_k,
+                                      top_p)[~is_jump].sum())
+    probs = np.zeros(len(score))
+    probs[~is_jump] = stay / max(int((~is_jump).sum()), 1)
+    probs[is_jump] = (1.0 - stay) * choice_probabilities(
+        np.asarray(score)[is_jump], temperature, top_k, top_p, max_top, margin)
     return probs
 
 

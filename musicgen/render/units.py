@@ -5,7 +5,8 @@ in seed order is free; a jump costs a fixed penalty plus the spectral mismatch a
 and units heard in the last few seconds cost extra. The prior scores every candidate by how
 plausible the beat of music it would start is after what was played (`render.steering`), and
 the chosen unit's codes are fed back to the prior, so the prior always sees what is heard.
-The choice is softmax((prior term - costs) / temperature). Jumps land only at the same
+Whether to jump is drawn from the costs alone, where to jump from
+softmax((prior term - costs) / temperature) over the jumps. Jumps land only at the same
 position in the beat (in the bar when downbeats are clear), so the output keeps the seed's
 pulse; seeds with no usable pulse jump anywhere, less often. Every join gets an equal-power
 crossfade.
@@ -32,6 +33,7 @@ from musicgen.render.steering import (
     choice_probabilities,
     draw_index,
     units_ahead,
+    when_by_costs_where_by_model,
 )
 from musicgen.sampler import SamplingOptions, StepPrior
 from musicgen.seed import Seed
@@ -242,8 +244,8 @@ class _UnitSampler:
         steered = self.lookahead is not None and st.prior_weight > 0 and len(units) > 1
         prior_term = (st.prior_weight * self.lookahead.score(units) if steered
                       else np.zeros(len(units)))
-        if steered and st.neutral_continue != "off" and decision.is_jump.any() and not all(
-                decision.is_jump):
+        both = bool(decision.is_jump.any()) and not all(decision.is_jump)
+        if steered and st.neutral_continue in ("best", "mean") and both:
             # Playing on is the seed's own continuation, plausible by definition: its lookahead
             # is ~0, the best any candidate can get, so scoring it made the model play on
             # almost twice as long as a uniform choice (long verbatim runs, fewer distinct
@@ -273,15 +275,26 @@ class _UnitSampler:
             c.long_run_per_second * max(0.0, run_s - c.free_run_seconds))
         score = prior_term - cost
         o = self.options
-        pick = draw_index(choice_probabilities(score, o.temperature, o.top_k, o.top_p,
-                                               st.max_top_probability,
-                                               st.plausible_margin if steered else 0.0),
-                           self.rng)
+        margin = st.plausible_margin if steered else 0.0
+        if steered and st.neutral_continue == "costs" and both:
+            probs = when_by_costs_where_by_model(score, cost, decision.is_jump, o.temperature,
+                                                 o.top_k, o.top_p, st.max_top_probability,
+                                                 margin)
+        else:
+            probs = choice_probabilities(score, o.temperature, o.top_k, o.top_p,
+                                         st.max_top_probability, margin)
+        pick = draw_index(probs, self.rng)
         if steered:  # without a prior nothing can agree
-            self.decisions += 1
-            self.agreed += int(pick == int(np.argmax(prior_term)))
-            total = float(np.var(score))
-            self.prior_shares.append(float(np.var(prior_term)) / total if total > 0 else 0.0)
+            # where the costs alone decide whether to jump, the model is judged on the jumps
+            judged = (decision.is_jump if st.neutral_continue == "costs" and both
+                      else np.ones(len(score), bool))
+            total = float(np.var(score[judged]))
+            self.prior_shares.append(float(np.var(prior_term[judged])) / total if total > 0
+                                     else 0.0)
+            if judged[pick]:
+                self.decisions += 1
+                favourite = np.flatnonzero(judged)[int(np.argmax(prior_term[judged]))]
+                self.agreed += int(pick == favourite)
         if decision.is_jump[pick]:
             self.jumps_taken.add((here, int(units[pick])))
         return int(decision.targets[pick])
