@@ -130,7 +130,10 @@ GENERATION = [("static_share", "static", _share), ("change_ratio", "change×", _
               ("tempo_kept_share", "tempo", lambda v: _share(v).replace(".0%", "%")),
               ("chroma_ratio", "chroma×", _num), ("loop_share", "loops", _num),
               ("jumps_per_10s", "jumps/10 s", _num), ("longest_verbatim_s", "verbatim s", _num),
-              ("seam_excess_p90_db", "seam p90 dB", _num), ("render_s", "time s", _num)]
+              ("seam_excess_p90_db", "seam p90 dB", _num),
+              ("jarring_share", "jarring", lambda v: _num(v, 3)),
+              ("prior_agreement", "agree", _num), ("prior_variance_share", "prior var", _num),
+              ("render_s", "time s", _num)]
 
 
 def generation_section(arch: str) -> Callable[[Shipped], str]:
