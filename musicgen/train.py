@@ -286,15 +286,8 @@ def train(sources: Sequence[str], out: str | Path, cfg: Preset, *, codec_dir: st
             for name, path in paths.items()}
 
 
-@dataclass(frozen=True)
-class InitPrior:
-    """A trained prior to continue, and the codec folder whose codes it reads."""
-
-    bundle: checkpoint.PriorBundle
-    codec_folder: Path
-
-
-def _load_init_prior(folder: str, cfg: Preset) -> InitPrior:
+def _load_init_prior(folder: str, cfg: Preset) -> checkpoint.PriorBundle:
+    """The trained prior `--init-prior` names, if this run's prior settings can take it."""
     try:
         bundle = checkpoint.load_prior(folder)
     except CheckpointError as error:
@@ -303,8 +296,7 @@ def _load_init_prior(folder: str, cfg: Preset) -> InitPrior:
     if bundle.config != wanted:
         raise InputError(f"--init-prior {Path(folder).name} is a {bundle.config.arch} prior of "
                          "other sizes than this run's (--arch/--preset); it cannot seed it")
-    codec_folder = (bundle.folder / bundle.meta["codec_path"]).resolve()
-    return InitPrior(bundle, codec_folder)
+    return bundle
 
 
 def selection_split(sources: Sequence[str], heldout_fraction: float) -> TrackSplit:
@@ -339,10 +331,10 @@ def _train(sources: Sequence[str], out: Path, root: Path, cfg: Preset, *, codec_
     provenance = _provenance(split, seconds, {"train": to_dict(cfg.train),
                                               **describe_sources(sources)})
     if start is not None:
-        provenance["init_prior"] = {"folder": start.bundle.folder.name,
-                                    "metrics": {k: v for k, v in start.bundle.meta.get(
+        provenance["init_prior"] = {"folder": start.folder.name,
+                                    "metrics": {k: v for k, v in start.meta.get(
                                         "metrics", {}).items() if k.startswith("prior_")},
-                                    "provenance": start.bundle.meta.get("provenance", {})}
+                                    "provenance": start.meta.get("provenance", {})}
 
     saved = (out / "codec" / checkpoint.META_FILE).is_file()
     if codec_dir is None and strategy is not None:  # every worker must make the same choice
@@ -350,7 +342,7 @@ def _train(sources: Sequence[str], out: Path, root: Path, cfg: Preset, *, codec_
             raise InputError(f"a trained codec is in {out / 'codec'} on some workers only: copy "
                              "it to every worker, or pass --codec on every worker")
     if start is not None and codec_dir is None and not saved:  # it continues on its own codes
-        codec_dir = str(start.codec_folder)
+        codec_dir = str(checkpoint.codec_folder_of(start.folder))
     if codec_dir is None and saved:
         print(f"reusing the codec already trained in {out / 'codec'}")
         codec_dir = str(out / "codec")
@@ -374,7 +366,7 @@ def _train(sources: Sequence[str], out: Path, root: Path, cfg: Preset, *, codec_
         raise InputError(f"the prior preset expects {prior_cfg.levels} levels x "
                          f"{prior_cfg.codebook_size} codes but the codec has "
                          f"{codec.config.levels} x {codec.config.codebook_size}")
-    if start is not None and start.bundle.meta.get("codec_sha256") != checkpoint.codec_digest(
+    if start is not None and start.meta.get("codec_sha256") != checkpoint.codec_digest(
             codec_dir_path):
         raise InputError(f"--init-prior {init_prior} was trained on a different codec than "
                          f"{codec_dir_path.name}; leave out --codec to use its own")
@@ -382,7 +374,7 @@ def _train(sources: Sequence[str], out: Path, root: Path, cfg: Preset, *, codec_
     heldout_codes = encode_tracks(codec, heldout_mels)
     model, metrics = train_prior(cfg, train_codes, heldout_codes, work, codec.steps_per_second,
                                  minutes=_first(prior_minutes, minutes),
-                                 init=start.bundle if start else None, verbose=verbose,
+                                 init=start, verbose=verbose,
                                  strategy=strategy)
     prior_dir = root / f"prior-{prior_cfg.arch}"
     checkpoint.save_prior(prior_dir, model, prior_cfg, codec_dir_path,

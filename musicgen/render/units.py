@@ -242,9 +242,14 @@ class _UnitSampler:
         c, st = self.costs, self.steering
         units = np.array([self.unit_at(t) for t in decision.targets])
         steered = self.lookahead is not None and st.prior_weight > 0 and len(units) > 1
-        prior_term = (st.prior_weight * self.lookahead.score(units) if steered
-                      else np.zeros(len(units)))
         both = bool(decision.is_jump.any()) and not all(decision.is_jump)
+        by_costs = steered and st.neutral_continue == "costs" and both
+        prior_term = np.zeros(len(units))
+        if by_costs:  # playing on is drawn from the costs alone: only the jumps are scored
+            prior_term[decision.is_jump] = st.prior_weight * self.lookahead.score(
+                units[decision.is_jump])
+        elif steered:
+            prior_term = st.prior_weight * self.lookahead.score(units)
         if steered and st.neutral_continue in ("best", "mean") and both:
             # Playing on is the seed's own continuation, plausible by definition: its lookahead
             # is ~0, the best any candidate can get, so scoring it made the model play on
@@ -276,7 +281,7 @@ class _UnitSampler:
         score = prior_term - cost
         o = self.options
         margin = st.plausible_margin if steered else 0.0
-        if steered and st.neutral_continue == "costs" and both:
+        if by_costs:
             probs = when_by_costs_where_by_model(score, cost, decision.is_jump, o.temperature,
                                                  o.top_k, o.top_p, st.max_top_probability,
                                                  margin)
@@ -286,8 +291,7 @@ class _UnitSampler:
         pick = draw_index(probs, self.rng)
         if steered:  # without a prior nothing can agree
             # where the costs alone decide whether to jump, the model is judged on the jumps
-            judged = (decision.is_jump if st.neutral_continue == "costs" and both
-                      else np.ones(len(score), bool))
+            judged = decision.is_jump if by_costs else np.ones(len(score), bool)
             total = float(np.var(score[judged]))
             self.prior_shares.append(float(np.var(prior_term[judged])) / total if total > 0
                                      else 0.0)
