@@ -78,6 +78,10 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
                    "synth: synthesized from the model's codes")
     p.add_argument("--adapt-steps", type=int, default=0,
                    help="fine-tune the prior on the seed's own codes for N steps first")
+    p.add_argument("--level-scales", type=float, nargs="*", metavar="S",
+                   help="--render synth: the coarsest levels are drawn at these multiples of "
+                   "the temperature, each in (0, 1] (default: the library's profile, see "
+                   "README; give the flag alone to draw every level at the temperature)")
     p.add_argument("--no-prior", action="store_true",
                    help="--render seed only: choose units by the costs alone (no model), to "
                    "hear what the model adds")
@@ -205,6 +209,8 @@ def _run_generate(args: argparse.Namespace) -> None:
                               top_k=args.top_k, top_p=args.top_p, random_seed=args.random_seed,
                               render=args.render, adapt_steps=args.adapt_steps,
                               use_prior=not args.no_prior)
+    if args.level_scales is not None:
+        options = dataclasses.replace(options, level_scales=tuple(args.level_scales))
     options.validate()  # before loading models: bad options fail fast
     if not os.path.isfile(args.seed):
         raise InputError(f"seed file not found: {args.seed}")

@@ -61,11 +61,15 @@ class GenerateOptions:
     # render="seed" with use_prior=False: units chosen by their costs alone, so that a user
     # can hear (and `evaluate` measure) what the model adds.
     use_prior: bool = True
+    # render="synth": the coarsest levels' share of the temperature (SamplingOptions);
+    # () draws every level at `temperature` itself.
+    level_scales: tuple[float, ...] = SamplingOptions().level_scales
     vocoder: VocoderConfig = field(default_factory=VocoderConfig)
 
     @property
     def sampling(self) -> SamplingOptions:
-        return SamplingOptions(self.temperature, self.top_k, self.top_p)
+        return SamplingOptions(self.temperature, self.top_k, self.top_p,
+                               tuple(self.level_scales))
 
     def validate(self, limits: Limits = LIBRARY_LIMITS) -> None:
         """InputError naming the first value that is out of range."""

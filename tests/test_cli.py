@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -58,7 +59,8 @@ def test_help_explains_every_generate_option() -> None:
     sub = next(a for a in parser._actions if a.dest == "command")
     text = sub.choices["generate"].format_help()
     for flag in ("--checkpoint", "--seed", "--seconds", "--temperature", "--top-k", "--top-p",
-                 "--random-seed", "--render", "--adapt-steps", "--no-prior", "--out"):
+                 "--random-seed", "--render", "--adapt-steps", "--no-prior", "--level-scales",
+                 "--out"):
         assert flag in text
 
 
@@ -105,3 +107,26 @@ def test_generate_is_quiet_by_default_and_verbose_on_request(tiny_run: dict[str,
                           capture_output=True, text=True, timeout=300)
     assert loud.returncode == 0, loud.stderr
     assert "cpu_feature_guard" in loud.stderr or "absl" in loud.stderr, loud.stderr
+
+
+def test_level_scales_reach_the_synth_sampler(tiny_run: dict[str, Path], seed_wav: Path,
+                                              tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """--level-scales alone draws every level at the temperature: the codes are those of
+    GenerateOptions(level_scales=()); a scale outside (0, 1] is refused before loading."""
+    out = tmp_path / "plain.wav"
+    assert main(["generate", "--checkpoint", str(tiny_run["gru"]), "--seed", str(seed_wav),
+                 "--seconds", "2", "--random-seed", "3", "--render", "synth",
+                 "--level-scales", "--out", str(out)]) == 0
+    generator = Generator.load(tiny_run["gru"])
+    plain = generator.generate(str(seed_wav), GenerateOptions(
+        seconds=2, random_seed=3, render="synth", level_scales=()))
+    default = generator.generate(str(seed_wav), GenerateOptions(
+        seconds=2, random_seed=3, render="synth"))
+    written, _ = sf.read(out, dtype="float32")
+    np.testing.assert_allclose(written, np.clip(plain.audio, -1, 1), atol=1e-4)
+    assert not np.array_equal(plain.codes, default.codes)
+    assert main(["generate", "--checkpoint", str(tiny_run["gru"]), "--seed", str(seed_wav),
+                 "--render", "synth", "--level-scales", "2", "--out",
+                 str(tmp_path / "bad.wav")]) == 2
+    assert "level_scales" in capsys.readouterr().err

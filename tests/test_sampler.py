@@ -99,9 +99,30 @@ def test_low_temperature_concentrates_samples() -> None:
     assert 0.25 < np.mean(np.array(warm) == 0) < 0.55
 
 
+def test_level_scales_sharpen_only_the_coarsest_levels() -> None:
+    config, model = _random_prior("gru", seed=6)
+    prior = StepPrior.from_model(model, config)
+    _, h = prior.prime(np.random.default_rng(9).integers(0, 16, (8, 3)))
+    favourite = int(np.argmax(prior.level_logits(h, np.zeros_like(h), 0)))
+
+    def draws(scales: tuple[float, ...]) -> np.ndarray:
+        rng = np.random.default_rng(0)
+        options = SamplingOptions(temperature=1.0, level_scales=scales)
+        return np.array([prior.sample_step(h, options, rng) for _ in range(300)])
+
+    sharp, plain = draws((0.02,)), draws(())
+    assert np.mean(sharp[:, 0] == favourite) > 0.98  # level 0 at T = 0.02: its favourite
+    assert np.mean(plain[:, 0] == favourite) < 0.9  # at T = 1 it spreads
+    assert len(np.unique(sharp[:, 2])) > 3  # the last level is still drawn at T = 1
+    assert SamplingOptions(temperature=0.5, level_scales=(0.6,)).temperature_at(0) == 0.3
+    assert SamplingOptions(temperature=0.5, level_scales=(0.6,)).temperature_at(1) == 0.5
+
+
 @pytest.mark.parametrize("options", [SamplingOptions(temperature=0.0),
                                      SamplingOptions(top_k=-1), SamplingOptions(top_p=0.0),
-                                     SamplingOptions(temperature=float("nan"))])
+                                     SamplingOptions(temperature=float("nan")),
+                                     SamplingOptions(level_scales=(0.0,)),
+                                     SamplingOptions(level_scales=(1.5,))])
 def test_bad_sampling_options_are_refused(options: SamplingOptions) -> None:
     with pytest.raises(InputError):
         options.validate()

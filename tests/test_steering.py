@@ -142,3 +142,28 @@ def test_every_random_seed_sounds_new(tiny_run: dict[str, Path]) -> None:
         assert metrics.pulse_clarity(new, sr) >= 0.9 * seed_pulse
     assert np.median([metrics.loop_share(x, sr) for x in steered]) <= np.median(
         [metrics.loop_share(x, sr) for x in alone]) + 0.05
+
+
+def test_a_forced_jump_never_leaves_one_choice_certain(tiny_run: dict[str, Path]) -> None:
+    """The first step after the seed's end must jump, and that choice sets the course of a
+    short output: even a model that dominates every other term (its raw log-probabilities at
+    weight 1000, no margin) gives
+    its favourite at most `forced_max_top_probability`, so random seeds start differently;
+    unbounded, the favourite takes every random seed."""
+    generator = Generator.load(tiny_run["gru"])
+    sr = generator.sample_rate
+    seed = generator.prepare_seed((sr, click_and_chords(8, sr, bpm=120, seed=5)))
+    grid = analyse_beat(seed.audio, sr, generator.codec.features.hop_length)
+    options = GenerateOptions(seconds=1.0)
+
+    def first_sources(bound: float) -> list[int]:
+        steering = Steering(prior_weight=1000.0, plausible_margin=0.0, relative=False,
+                            cap=False, forced_max_top_probability=bound)
+        return [place_units(generator.step_prior, generator.codec, seed, 4, options,
+                            np.random.default_rng(r), steering=steering,
+                            grid=grid).segments[1][1] for r in range(20)]
+
+    assert len(set(first_sources(1.0))) == 1
+    bounded = first_sources(0.8)
+    favourite = max(set(bounded), key=bounded.count)
+    assert len(set(bounded)) >= 2 and bounded.count(favourite) <= 19

@@ -9,7 +9,7 @@ import pytest
 
 from musicgen import metrics
 from musicgen.generate import GenerateOptions, Generator
-from musicgen.render.units import analyse_beat, overlap_add, place_units
+from musicgen.render.units import UnitCosts, analyse_beat, overlap_add, place_units
 from musicgen.toymusic import click_and_chords, drifting_pad
 
 
@@ -90,6 +90,14 @@ def test_seed_without_pulse_falls_back_and_renders(generator: Generator) -> None
     steps = int(np.ceil(6 * generator.codec.steps_per_second))
     assert len(out.audio) == out.join_sample + steps * generator.codec.samples_per_step
     assert np.all(np.isfinite(out.audio)) and np.abs(out.audio).max() > 0.01
+    # Every landing leaves room for a run of free_min_run_seconds: landing next to the end
+    # forced a jump at every step (a stutter of one unit back and forth).
+    for random_seed in range(4):
+        for use_prior in (True, False):
+            _, out = _render(generator, drifting_pad(8, sr, seed=1), 6, random_seed,
+                             use_prior)
+            runs = np.diff(np.asarray(out.jumps)) / sr
+            assert len(runs) and runs.min() >= UnitCosts().free_min_run_seconds - 0.1
 
 
 def test_uniform_prior_renders_from_costs_alone(generator: Generator) -> None:

@@ -204,7 +204,13 @@ class _UnitSampler:
             min_run = c.free_min_run_seconds * self.steps_per_second
             if can_continue and run_steps < min_run:
                 return None
-            targets = np.arange(0, self.length - min_after + 1, hop, dtype=np.int64)
+            # Land where the run can last `min_run` steps before the end forces another
+            # jump: landing at the last place that leaves `min_after` let the end force a
+            # jump at every step, and the output stuttered one unit back and forth.
+            last = self.length - min_after - int(min_run) * hop
+            if last < 0:  # a seed too short for that: any unit that leaves min_after
+                last = self.length - min_after
+            targets = np.arange(0, last + 1, hop, dtype=np.int64)
         else:
             beats = self.grid.beats
             # The grid's beat in [position - lead, position + hop), extrapolated past the
@@ -286,8 +292,11 @@ class _UnitSampler:
                                                  o.top_k, o.top_p, st.max_top_probability,
                                                  margin)
         else:
+            max_top = st.max_top_probability
+            if steered and bool(decision.is_jump.all()):
+                max_top = min(max_top, st.forced_max_top_probability)
             probs = choice_probabilities(score, o.temperature, o.top_k, o.top_p,
-                                         st.max_top_probability, margin)
+                                         max_top, margin)
         pick = draw_index(probs, self.rng)
         if steered:  # without a prior nothing can agree
             # where the costs alone decide whether to jump, the model is judged on the jumps
