@@ -87,3 +87,23 @@ def test_unknown_sections_and_missing_figures_are_clear_errors(copy: Path) -> No
     _edit(copy / "prior-lstm", lambda e: e.clear())
     with pytest.raises(InputError, match="prior-lstm has no evaluate figures"):
         render_document("<!-- generated: prior -->\n<!-- /generated -->", Shipped.read(copy))
+
+
+def test_targets_are_judged_from_the_json(copy: Path) -> None:
+    """Each target row shows each prior's figure and met/missed by the target's own test;
+    the steering targets divide by the uniform row of the same evaluation."""
+    def set_figures(e: dict) -> None:
+        e["generation"]["synth"]["pulse_ratio"] = 0.61
+        e["generation"]["seed"]["jarring_share"] = 0.150
+        e["generation"]["seed, uniform prior"]["jarring_share"] = 0.200
+        e["generation"]["seed"]["loop_share"] = 0.30
+        e["generation"]["seed, uniform prior"]["loop_share"] = 0.20
+
+    _edit(copy / "prior-gru", set_figures)
+    _edit(copy / "prior-lstm", lambda e: e["generation"]["synth"].update(pulse_ratio=0.59))
+    text = render_document("<!-- generated: targets -->\n<!-- /generated -->",
+                           Shipped.read(copy))
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines()}
+    assert "| 0.610 met | 0.590 **missed** |" in rows["synth: pulse × seed ≥ 0.6"]
+    assert "| 0.750 met |" in rows["seed: jarring ÷ the uniform choice's ≤ 0.75"]
+    assert "| 1.500 **missed** |" in rows["seed: loops ÷ the uniform choice's ≤ 1"]
