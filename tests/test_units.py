@@ -47,6 +47,23 @@ def test_click_seed_keeps_tempo_and_jumps_on_the_beat(generator: Generator) -> N
         assert min(phase, 1.0 - phase) * period < 0.01 * sr  # within 10 ms
 
 
+def test_runs_last_at_least_to_the_next_beat(generator: Generator) -> None:
+    """Near the seed's end the renderer plays on to the beat before it must jump: a forced
+    jump off the beat left shreds of one or two 93 ms steps between two joins."""
+    sr = generator.sample_rate
+    seed = generator.prepare_seed((sr, click_and_chords(8, sr, bpm=120, seed=3)))
+    steps = int(np.ceil(10 * generator.codec.steps_per_second))
+    costs = UnitCosts(max_run_seconds=0.75)  # the run limit falls between two beats
+    for random_seed in range(3):
+        for prior in (generator.step_prior, None):
+            out = place_units(prior, generator.codec, seed, steps,
+                              GenerateOptions(context_seconds=2.0),
+                              np.random.default_rng(random_seed), costs=costs)
+            assert out.info["beat_mode"] in ("bar", "beat")
+            lengths = [length for _, _, length in out.segments[1:-1]]
+            assert min(lengths) >= 0.4 * sr * 60.0 / out.info["tempo_bpm"], lengths
+
+
 def test_joins_are_crossfaded_without_clicks(generator: Generator) -> None:
     """Seam p90 <= 1 dB, as the median over 8 random seeds: one 10 s render of this clip has
     only ~11 joins, so its p90 is about its second-worst join and moves by +-0.2 dB with the
