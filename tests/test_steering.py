@@ -147,9 +147,9 @@ def test_every_random_seed_sounds_new(tiny_run: dict[str, Path]) -> None:
 def test_a_forced_jump_never_leaves_one_choice_certain(tiny_run: dict[str, Path]) -> None:
     """The first step after the seed's end must jump, and that choice sets the course of a
     short output: even a model that dominates every other term (its raw log-probabilities at
-    weight 1000, no margin) gives
-    its favourite at most `forced_max_top_probability`, so random seeds start differently;
-    unbounded, the favourite takes every random seed."""
+    weight 1000, no margin) gives its favourite at most `forced_max_top_probability`, so
+    random seeds start differently, while the favourite stays the usual start; unbounded, it
+    takes every random seed."""
     generator = Generator.load(tiny_run["gru"])
     sr = generator.sample_rate
     seed = generator.prepare_seed((sr, click_and_chords(8, sr, bpm=120, seed=5)))
@@ -166,4 +166,4 @@ def test_a_forced_jump_never_leaves_one_choice_certain(tiny_run: dict[str, Path]
     assert len(set(first_sources(1.0))) == 1
     bounded = first_sources(0.8)
     favourite = max(set(bounded), key=bounded.count)
-    assert len(set(bounded)) >= 2 and bounded.count(favourite) <= 19
+    assert len(set(bounded)) >= 2 and bounded.count(favourite) >= 12  # ~80% of 20
