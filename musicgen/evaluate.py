@@ -31,7 +31,7 @@ from musicgen.errors import InputError
 from musicgen.generate import GenerateOptions, Generator
 from musicgen.metrics import CLEAR_PULSE
 from musicgen.mixing import rms
-from musicgen.sampler import log_normalizer
+from musicgen.sampler import SamplingOptions, log_normalizer
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class EvaluationConfig:
     chain_windows: int = 6  # held-out windows for the codec chain table; 0 skips it
     chain_seconds: float = 15.0  # each window's length
     chain_only: bool = False  # just the chain table (minutes, not a quarter of an hour)
+    # synth's coarse-level temperature profile, recorded with the figures it produced
+    level_scales: tuple[float, ...] = SamplingOptions().level_scales
 
 
 def codec_report(codec: Codec, mels: Sequence[np.ndarray]) -> tuple[dict[str, Any],
@@ -187,6 +189,7 @@ def generation_report(generator: Generator, clips: Sequence[SeedClip],
         rows["true continuation"].append(truth_row)
         for name, model, render, adapt, use_prior in variants:
             options = GenerateOptions(seconds=config.new_seconds, temperature=config.temperature,
+                                      level_scales=tuple(config.level_scales),
                                       random_seed=config.random_seed + i, render=render,
                                       adapt_steps=adapt, use_prior=use_prior)
             tic = time.perf_counter()

@@ -210,6 +210,7 @@ class Generator:
             "model": self.name, "arch": self.bundle.config.arch, "render": options.render,
             "random_seed": job.random_seed, "temperature": options.temperature,
             "top_k": options.top_k, "top_p": options.top_p, "adapt_steps": options.adapt_steps,
+            "level_scales": list(options.level_scales),
             "seed_seconds": round(len(seed.audio) / self.sample_rate, 3),
             "join_seconds": round(join / self.sample_rate, 3),
             "new_seconds": round(seconds_new, 3),

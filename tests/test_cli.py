@@ -126,6 +126,8 @@ def test_level_scales_reach_the_synth_sampler(tiny_run: dict[str, Path], seed_wa
     written, _ = sf.read(out, dtype="float32")
     np.testing.assert_allclose(written, np.clip(plain.audio, -1, 1), atol=1e-4)
     assert not np.array_equal(plain.codes, default.codes)
+    assert plain.info["level_scales"] == []  # recorded, so the render can be reproduced
+    assert default.info["level_scales"] == list(GenerateOptions().level_scales)
     assert main(["generate", "--checkpoint", str(tiny_run["gru"]), "--seed", str(seed_wav),
                  "--render", "synth", "--level-scales", "2", "--out",
                  str(tmp_path / "bad.wav")]) == 2

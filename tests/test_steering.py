@@ -167,3 +167,20 @@ def test_a_forced_jump_never_leaves_one_choice_certain(tiny_run: dict[str, Path]
     bounded = first_sources(0.8)
     favourite = max(set(bounded), key=bounded.count)
     assert len(set(bounded)) >= 2 and bounded.count(favourite) >= 12  # ~80% of 20
+
+
+def test_the_bound_caps_every_choice_and_shares_by_score() -> None:
+    """The top-probability bound holds for every candidate (ties included, at a high
+    temperature), shares the rest by the others' own scores even when their weights
+    underflow, never revives a filtered candidate, and always sums to 1."""
+    tied = choice_probabilities(np.array([0.0, 0.0, -100.0, -100.0]), 3.0, max_top=0.8,
+                                margin=1.0)
+    bound = 1.0 - 0.2 * 3.0
+    assert tied.sum() == pytest.approx(1.0) and tied.max() <= bound + 1e-12
+    assert tied[0] == pytest.approx(tied[1])
+    far = choice_probabilities(np.array([0.0, -800.0, -2000.0]), 1.0, max_top=0.8)
+    assert far[0] == pytest.approx(0.8) and far[1] == pytest.approx(0.2) and far[2] < 1e-12
+    kept = choice_probabilities(np.array([5.0, 0.0, -1.0, -2.0]), 1.0, top_k=2, max_top=0.6)
+    assert kept[2] == 0.0 and kept[3] == 0.0 and kept[:2] == pytest.approx([0.6, 0.4])
+    free = choice_probabilities(np.array([0.0, -1.0]), 1.0)  # no bound: a plain softmax
+    assert free == pytest.approx([1 / (1 + np.exp(-1.0)), 1 - 1 / (1 + np.exp(-1.0))])

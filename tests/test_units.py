@@ -62,6 +62,8 @@ def test_runs_last_at_least_to_the_next_beat(generator: Generator) -> None:
             assert out.info["beat_mode"] in ("bar", "beat")
             lengths = [length for _, _, length in out.segments[1:-1]]
             assert min(lengths) >= 0.4 * sr * 60.0 / out.info["tempo_bpm"], lengths
+            # playing on to the beat never reads past the seed's end
+            assert all(src + length <= len(seed.audio) for _, src, length in out.segments)
 
 
 def test_joins_are_crossfaded_without_clicks(generator: Generator) -> None:
@@ -111,9 +113,10 @@ def test_seed_without_pulse_falls_back_and_renders(generator: Generator) -> None
     # forced a jump at every step (a stutter of one unit back and forth).
     for random_seed in range(4):
         for use_prior in (True, False):
-            _, out = _render(generator, drifting_pad(8, sr, seed=1), 6, random_seed,
-                             use_prior)
+            out_seed, out = _render(generator, drifting_pad(8, sr, seed=1), 6, random_seed,
+                                    use_prior)
             runs = np.diff(np.asarray(out.jumps)) / sr
+            assert all(src + length <= len(out_seed.audio) for _, src, length in out.segments)
             assert len(runs) and runs.min() >= UnitCosts().free_min_run_seconds - 0.1
 
 

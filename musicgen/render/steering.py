@@ -65,7 +65,8 @@ class Steering:
     # 0.85 + overlap 1.0 0.222 / 0.284 / 0.98; 0.8 + overlap 2.0 0.226 / 0.297 / 0.99; the
     # first scoring 0.167 / 0.392 / 0.72, uniform 0.211 / 0.270 / 0.99. Every bound made the
     # transitions jar about as much as a uniform choice, so by default there is none: the
-    # model's choice wins, and ~16% of pairs of random seeds repeat.
+    # model's choice wins (random seeds differ through the margin below and the bound where a
+    # jump is forced, `forced_max_top_probability`).
     max_top_probability: float = 1.0
     # Candidates within this many nats (x T) of the best are drawn as equals: the prior
     # filters out implausible transitions and the random seed picks among the plausible ones.
@@ -244,19 +245,30 @@ def choice_probabilities(score: np.ndarray, temperature: float, top_k: int = 0,
         scores = np.where(scores >= best - margin, best, scores)
     scores = filter_logits(scores, top_k, top_p)
     allowed = np.isfinite(scores)
-    probs = np.exp(scores - scores.max())
-    probs /= probs.sum()
+    probs = _softmax(scores, allowed)
     bound = max(1.0 - (1.0 - max_top) * temperature, 1.0 / np.count_nonzero(allowed))
-    top = int(np.argmax(probs))
-    if probs[top] > bound:  # then at least two candidates are allowed
-        others = allowed.copy()
-        others[top] = False
-        rest = probs[others].sum()
-        # in proportion; equally where the others' weights underflowed to 0
-        share = probs[others] / rest if rest > 0 else np.full(others.sum(), 1 / others.sum())
-        probs[others] = (1.0 - bound) * share
-        probs[top] = bound
+    capped = np.zeros(len(probs), bool)
+    # Water-filling: cap every candidate above the bound and share the rest among the others
+    # by their own softmax (not by rescaling probabilities that may have underflowed to 0),
+    # until none is above it; tied favourites are capped alike.
+    while True:
+        over = allowed & ~capped & (probs > bound)
+        free = allowed & ~capped & ~over
+        if not over.any() or not free.any():
+            break
+        capped |= over
+        probs = np.where(capped, bound, 0.0)
+        probs[free] = (1.0 - bound * capped.sum()) * _softmax(scores, free)[free]
     return probs
+
+
+def _softmax(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """softmax over the entries in `mask` (the rest 0), stable for any finite scores."""
+    out = np.zeros(len(scores))
+    if mask.any():
+        z = np.exp(scores[mask] - scores[mask].max())
+        out[mask] = z / z.sum()
+    return out
 
 
 def when_by_costs_where_by_model(score: np.ndarray, cost: np.ndarray, is_jump: np.ndarray,

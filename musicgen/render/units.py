@@ -207,9 +207,7 @@ class _UnitSampler:
             # Land where the run can last `min_run` steps before the end forces another
             # jump: landing at the last place that leaves `min_after` let the end force a
             # jump at every step, and the output stuttered one unit back and forth.
-            last = self.length - min_after - int(min_run) * hop
-            if last < 0:  # a seed too short for that: any unit that leaves min_after
-                last = self.length - min_after
+            last = max(0, self.length - min_after - int(min_run) * hop)  # short: the start
             targets = np.arange(0, last + 1, hop, dtype=np.int64)
         else:
             beats = self.grid.beats
