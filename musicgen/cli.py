@@ -210,6 +210,9 @@ def _run_generate(args: argparse.Namespace) -> None:
                               render=args.render, adapt_steps=args.adapt_steps,
                               use_prior=not args.no_prior)
     if args.level_scales is not None:
+        if args.render != "synth":
+            raise InputError("--level-scales shapes how synth draws its codes: it needs "
+                             "--render synth")
         options = dataclasses.replace(options, level_scales=tuple(args.level_scales))
     options.validate()  # before loading models: bad options fail fast
     if not os.path.isfile(args.seed):

@@ -132,3 +132,6 @@ def test_level_scales_reach_the_synth_sampler(tiny_run: dict[str, Path], seed_wa
                  "--render", "synth", "--level-scales", "2", "--out",
                  str(tmp_path / "bad.wav")]) == 2
     assert "level_scales" in capsys.readouterr().err
+    assert main(["generate", "--checkpoint", str(tiny_run["gru"]), "--seed", str(seed_wav),
+                 "--level-scales", "0.5", "--out", str(tmp_path / "seed.wav")]) == 2
+    assert "--render synth" in capsys.readouterr().err
