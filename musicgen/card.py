@@ -156,79 +156,80 @@ def renderers_section(s: Shipped) -> str:
                    "pulse × seed"], rows)
 
 
-def _chain_row(e: dict[str, Any], key: str) -> float | None:
-    return e.get("chain", {}).get("rows", {}).get("codec round trip, quantized", {}).get(key)
+INF = math.inf
 
 
-def _generation(e: dict[str, Any], row: str, key: str) -> float | None:
-    return e.get("generation", {}).get(row, {}).get(key)
+@dataclass(frozen=True)
+class Target:
+    """One target of the codec and steering issues: figure `key` of `where` ("codec",
+    "prior", "chain" = the quantized round trip, or a generation row), divided by the same
+    figure of generation row `over` when given, must lie in [lo, hi]."""
+
+    label: str
+    where: str
+    key: str
+    lo: float = -INF
+    hi: float = INF
+    over: str | None = None
+
+    def figure(self, e: dict[str, Any]) -> float | None:
+        if self.where == "chain":
+            block = e.get("chain", {}).get("rows", {}).get("codec round trip, quantized", {})
+        elif self.where in ("codec", "prior"):
+            block = e.get(self.where, {})
+        else:
+            block = e.get("generation", {}).get(self.where, {})
+        value = block.get(self.key)
+        if self.over is None or value is None:
+            return value
+        other = e.get("generation", {}).get(self.over, {}).get(self.key)
+        return value / other if other else None
 
 
-def _over(e: dict[str, Any], key: str, other: str) -> float | None:
-    """The seed renderer's figure `key` divided by row `other`'s (on the same seeds)."""
-    mine, theirs = _generation(e, "seed", key), _generation(e, other, key)
-    return mine / theirs if mine is not None and theirs else None
-
-
-def _within(lo: float, hi: float) -> Callable[[float], bool]:
-    return lambda v: lo <= v <= hi
-
-
-# (what must hold, the figure from one prior's `evaluate` JSON, the test it must pass): the
-# targets of the codec and steering issues, held-out tracks, T = 1.
-TARGETS: list[tuple[str, Callable[[dict[str, Any]], float | None], Callable[[float], bool]]] = [
-    ("codec round trip: mel RMSE dB (all held-out tracks) ≤ 4.5",
-     lambda e: e.get("codec", {}).get("rmse_db"), _within(0, 4.5)),
-    ("codec round trip: flatness × true ≤ 4", lambda e: _chain_row(e, "flatness_ratio"),
-     _within(0, 4)),
-    ("codec round trip: pulse × true ≥ 0.95", lambda e: _chain_row(e, "pulse_ratio"),
-     _within(0.95, math.inf)),
-    ("codec round trip: change × true ≥ 0.85", lambda e: _chain_row(e, "change_ratio"),
-     _within(0.85, math.inf)),
-    ("prior: bits/s ÷ best n-gram's ≤ 0.7",
-     lambda e: e.get("prior", {}).get("ratio_to_best_baseline"), _within(0, 0.7)),
-    ("synth: static ≤ 5%", lambda e: _generation(e, "synth", "static_share"), _within(0, 0.05)),
-    ("synth: change × true 0.6–1.4", lambda e: _generation(e, "synth", "change_ratio"),
-     _within(0.6, 1.4)),
-    ("synth: flatness × true ≤ 5", lambda e: _generation(e, "synth", "flatness_ratio"),
-     _within(0, 5)),
-    ("synth: pulse × seed ≥ 0.6", lambda e: _generation(e, "synth", "pulse_ratio"),
-     _within(0.6, math.inf)),
-    ("synth: chroma × true ≥ 0.9", lambda e: _generation(e, "synth", "chroma_ratio"),
-     _within(0.9, math.inf)),
-    ("seed: static ≤ 2%", lambda e: _generation(e, "seed", "static_share"), _within(0, 0.02)),
-    ("seed: flatness × true 0.7–1.3", lambda e: _generation(e, "seed", "flatness_ratio"),
-     _within(0.7, 1.3)),
-    ("seed: longest verbatim s ≤ 4", lambda e: _generation(e, "seed", "longest_verbatim_s"),
-     _within(0, 4)),
-    ("seed: seam p90 dB ≤ 1", lambda e: _generation(e, "seed", "seam_excess_p90_db"),
-     _within(-math.inf, 1)),
-    ("seed: jarring ÷ the true continuation's ≤ 1.15",
-     lambda e: _over(e, "jarring_share", "true continuation"), _within(0, 1.15)),
-    ("seed: jarring ÷ the uniform choice's ≤ 0.75",
-     lambda e: _over(e, "jarring_share", "seed, uniform prior"), _within(0, 0.75)),
-    ("seed: pulse ÷ the uniform choice's ≥ 0.95",
-     lambda e: _over(e, "pulse_ratio", "seed, uniform prior"), _within(0.95, math.inf)),
-    ("seed: loops ÷ the uniform choice's ≤ 1",
-     lambda e: _over(e, "loop_share", "seed, uniform prior"), _within(0, 1)),
-    ("seed: tempo kept ÷ the uniform choice's ≥ 1",
-     lambda e: _over(e, "tempo_kept_share", "seed, uniform prior"), _within(1, math.inf)),
+UNIFORM = "seed, uniform prior"
+# Held-out tracks, T = 1.
+TARGETS = [
+    Target("codec round trip: mel RMSE dB (all held-out tracks) ≤ 4.5", "codec", "rmse_db",
+           hi=4.5),
+    Target("codec round trip: flatness × true ≤ 4", "chain", "flatness_ratio", hi=4),
+    Target("codec round trip: pulse × true ≥ 0.95", "chain", "pulse_ratio", lo=0.95),
+    Target("codec round trip: change × true ≥ 0.85", "chain", "change_ratio", lo=0.85),
+    Target("prior: bits/s ÷ best n-gram's ≤ 0.7", "prior", "ratio_to_best_baseline", hi=0.7),
+    Target("synth: static ≤ 5%", "synth", "static_share", hi=0.05),
+    Target("synth: change × true 0.6–1.4", "synth", "change_ratio", lo=0.6, hi=1.4),
+    Target("synth: flatness × true ≤ 5", "synth", "flatness_ratio", hi=5),
+    Target("synth: pulse × seed ≥ 0.6", "synth", "pulse_ratio", lo=0.6),
+    Target("synth: chroma × true ≥ 0.9", "synth", "chroma_ratio", lo=0.9),
+    Target("seed: static ≤ 2%", "seed", "static_share", hi=0.02),
+    Target("seed: flatness × true 0.7–1.3", "seed", "flatness_ratio", lo=0.7, hi=1.3),
+    Target("seed: longest verbatim s ≤ 4", "seed", "longest_verbatim_s", hi=4),
+    Target("seed: seam p90 dB ≤ 1", "seed", "seam_excess_p90_db", hi=1),
+    Target("seed: jarring ÷ the true continuation's ≤ 1.15", "seed", "jarring_share",
+           hi=1.15, over="true continuation"),
+    Target("seed: jarring ÷ the uniform choice's ≤ 0.75", "seed", "jarring_share", hi=0.75,
+           over=UNIFORM),
+    Target("seed: pulse ÷ the uniform choice's ≥ 0.95", "seed", "pulse_ratio", lo=0.95,
+           over=UNIFORM),
+    Target("seed: loops ÷ the uniform choice's ≤ 1", "seed", "loop_share", hi=1, over=UNIFORM),
+    Target("seed: tempo kept ÷ the uniform choice's ≥ 1", "seed", "tempo_kept_share", lo=1,
+           over=UNIFORM),
 ]
 
 
 def targets_section(s: Shipped) -> str:
     """Each target with each prior's figure and whether it is met, from the JSON alone."""
     rows = []
-    for label, figure, passes in TARGETS:
+    for target in TARGETS:
         cells = []
         for arch in s.priors:
-            value = figure(s.evaluation(arch))
+            value = target.figure(s.evaluation(arch))
             if value is None or not math.isfinite(value):
                 cells.append(DASH)
                 continue
-            shown = _share(value) if "%" in label else _num(value, 3)
-            cells.append(f"{shown} {'met' if passes(value) else '**missed**'}")
-        rows.append([label, *cells])
+            shown = _share(value) if "%" in target.label else _num(value, 3)
+            met = target.lo <= value <= target.hi
+            cells.append(f"{shown} {'met' if met else '**missed**'}")
+        rows.append([target.label, *cells])
     return _table(["target (held-out, T = 1)", *(f"prior-{a}" for a in s.priors)], rows)
 
 
