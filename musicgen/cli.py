@@ -118,6 +118,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", nargs="+", required=True,
                    help="corpus manifest.json (its held-out tracks) or held-out audio files")
     p.add_argument("--seeds", type=int, default=20, help="generation seeds (default 20)")
+    p.add_argument("--renders-per-seed", type=int,
+                   help="renders of each seed, each with its own random seed; the medians "
+                   "pool them (default 3)")
     p.add_argument("--seed-seconds", type=float, default=8.0)
     p.add_argument("--new-seconds", type=float, default=15.0)
     p.add_argument("--adapt-steps", type=int, default=0)
@@ -255,11 +258,16 @@ def _run_codec(args: argparse.Namespace) -> None:
 def _run_evaluate(args: argparse.Namespace) -> None:
     from musicgen.evaluate import EvaluationConfig, evaluate, print_report
 
-    config = EvaluationConfig(seeds=args.seeds, seed_seconds=args.seed_seconds,
+    renders = (EvaluationConfig.renders_per_seed if args.renders_per_seed is None
+               else args.renders_per_seed)
+    config = EvaluationConfig(seeds=args.seeds, renders_per_seed=renders,
+                              seed_seconds=args.seed_seconds,
                               new_seconds=args.new_seconds, adapt_steps=args.adapt_steps,
                               cache_dir=args.cache, baselines=not args.no_baselines,
                               chain_windows=args.chain_windows, chain_seconds=args.chain_seconds,
                               chain_only=args.chain_only)
+    if config.seeds < 1 or config.renders_per_seed < 1:
+        raise InputError("--seeds and --renders-per-seed must be at least 1")
     if config.chain_windows < 0 or (config.chain_only and config.chain_windows < 1):
         raise InputError("--chain-windows must be >= 0 (>= 1 with --chain-only)")
     if not config.chain_seconds > 1:

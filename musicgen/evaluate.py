@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Sequence
@@ -37,6 +38,9 @@ from musicgen.sampler import SamplingOptions, log_normalizer
 @dataclass(frozen=True)
 class EvaluationConfig:
     seeds: int = 20
+    # renders of each seed, each with its own random seed: one render per seed left the
+    # jarring and loop medians swinging by a third between seed sets (issue 15)
+    renders_per_seed: int = 3
     seed_seconds: float = 8.0
     new_seconds: float = 15.0
     temperature: float = 1.0
@@ -147,7 +151,7 @@ def clip_metrics(new: np.ndarray, clip: SeedClip, sr: int) -> dict[str, float]:
 
 def _summarise(rows: list[dict[str, float]]) -> dict[str, float]:
     keys = rows[0].keys()
-    out = {}
+    out: dict[str, float] = {"renders": len(rows)}
     for key in keys:
         values = np.array([r[key] for r in rows], float)
         values = values[np.isfinite(values)]
@@ -166,7 +170,8 @@ def _nan_if_none(value: Any) -> float:
 def generation_report(generator: Generator, clips: Sequence[SeedClip],
                       config: EvaluationConfig,
                       compare: dict[str, Generator] | None = None) -> dict[str, dict[str, float]]:
-    """Median figures per row; `compare` adds a seed-renderer row per named prior."""
+    """Median figures per row over every render (seeds x renders_per_seed; the true
+    continuation once per seed); `compare` adds a seed-renderer row per named prior."""
     sr = generator.sample_rate
     sps = generator.codec.steps_per_second
     # (row name, generator, render, adaptation steps, use prior): each row is one `generate`
@@ -187,11 +192,13 @@ def generation_report(generator: Generator, clips: Sequence[SeedClip],
         truth_row.update(jumps_per_10s=0.0, longest_verbatim_s=float("nan"), render_s=math.nan,
                          prior_agreement=math.nan, prior_variance_share=math.nan)
         rows["true continuation"].append(truth_row)
-        for name, model, render, adapt, use_prior in variants:
+        for (name, model, render, adapt, use_prior), r in itertools.product(
+                variants, range(config.renders_per_seed)):
+            # render r of seed i: random seeds never repeat across seeds or renders
             options = GenerateOptions(seconds=config.new_seconds, temperature=config.temperature,
                                       level_scales=tuple(config.level_scales),
-                                      random_seed=config.random_seed + i, render=render,
-                                      adapt_steps=adapt, use_prior=use_prior)
+                                      random_seed=config.random_seed + i + r * len(clips),
+                                      render=render, adapt_steps=adapt, use_prior=use_prior)
             tic = time.perf_counter()
             result = model.generate((sr, clip.seed), options)
             elapsed = time.perf_counter() - tic
@@ -312,6 +319,10 @@ def print_report(report: dict[str, Any]) -> None:
             f"{k} {v}" for k, v in p["baselines_bits_per_second"].items())
         line += f"; ratio to best {p['ratio_to_best_baseline']}"
     print(line)
+    config = report.get("config", {})
+    print(f"generation: {config.get('seeds', '?')} held-out seeds x "
+          f"{config.get('renders_per_seed', 1)} renders each, {config.get('new_seconds', '?')} s "
+          "new (the true continuation once per seed)")
     header = f"{'generation (medians)':24s}" + "".join(f"{h:>11s}" for _, h in GENERATION_COLUMNS)
     print(header)
     for name, row in report["generation"].items():

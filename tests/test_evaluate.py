@@ -10,11 +10,21 @@ import pytest
 
 from musicgen.cli import main
 from musicgen.evaluate import EvaluationConfig, evaluate
+from musicgen.generate import GenerateOptions, Generator
 
 
 def test_evaluate_reports_codec_prior_baselines_and_both_renderers(
-        tiny_run: dict[str, Path], music_folder: Path) -> None:
-    config = EvaluationConfig(seeds=2, seed_seconds=4.0, new_seconds=4.0, cache_dir=None)
+        tiny_run: dict[str, Path], music_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    used: list[tuple[str, int, bool]] = []  # (render, random seed) of every generate call
+    generate = Generator.generate
+
+    def recording(self: Generator, seed, options: GenerateOptions):
+        used.append((options.render, options.random_seed, options.use_prior))
+        return generate(self, seed, options)
+
+    monkeypatch.setattr(Generator, "generate", recording)
+    config = EvaluationConfig(seeds=2, renders_per_seed=2, seed_seconds=4.0, new_seconds=4.0,
+                              cache_dir=None)
     report = evaluate(tiny_run["gru"], [str(music_folder)], config, compare=[tiny_run["lstm"]])
     assert report["heldout_tracks"] >= 1
     assert report["codec"]["rmse_db"] > 0
@@ -40,14 +50,23 @@ def test_evaluate_reports_codec_prior_baselines_and_both_renderers(
             assert key in row and math.isfinite(row[key]), (name, key, row.get(key))
         assert 0.0 <= row["static_share"] <= 1.0
     assert generation["seed"]["jumps_per_10s"] > 0
+    # every seed is rendered twice, each render with its own random seed; the truth once
+    for name in ("synth", "seed", lstm_row, "seed, uniform prior"):
+        assert generation[name]["renders"] == 4, name
+    assert generation["true continuation"]["renders"] == 2
+    seed_rows = [s for render, s, use_prior in used if render == "seed" and not use_prior]
+    assert len(seed_rows) == 4 and len(set(seed_rows)) == 4  # no random seed repeats
 
 
 def test_evaluate_cli_writes_json(tiny_run: dict[str, Path], music_folder: Path, tmp_path: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report.json"
     assert main(["evaluate", "--checkpoint", str(tiny_run["lstm"]), "--data", str(music_folder),
-                 "--seeds", "1", "--seed-seconds", "4", "--new-seconds", "3",
+                 "--seeds", "1", "--renders-per-seed", "1", "--seed-seconds", "4",
+                 "--new-seconds", "3",
                  "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "codec: RMSE" in printed and "seed, uniform prior" in printed
-    assert json.loads(out.read_text())["arch"] == "lstm"
+    assert "1 held-out seeds x 1 renders each" in printed
+    report = json.loads(out.read_text())
+    assert report["arch"] == "lstm" and report["generation"]["seed"]["renders"] == 1
