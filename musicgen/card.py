@@ -144,6 +144,23 @@ def generation_section(arch: str) -> Callable[[Shipped], str]:
     return render
 
 
+def protocol_section(s: Shipped) -> str:
+    """How the generation tables were measured, from the first prior's stored config."""
+    arch = next(iter(s.priors))
+    e = s.evaluation(arch)
+    config, truth = e.get("config", {}), e["generation"].get("true continuation", {})
+    seeds, renders = config.get("seeds"), config.get("renders_per_seed", 1)
+    each = f" x {renders} random seeds each" if renders > 1 else " (one random seed each)"
+    pooled = f"medians over the {seeds * renders} renders" if seeds else "medians"
+    return (f"**Generation**: {seeds} seeds ({_num(config.get('seed_seconds'), 0)} s) from the "
+            f"held-out tracks{each}, {_num(config.get('new_seconds'), 0)} s of new audio, "
+            f"T = {_num(config.get('temperature'), 1)}; {pooled} (the true continuation: over "
+            f"the seeds). \"tempo\" = share of the renders of the "
+            f"{truth.get('clear_beat_seeds', DASH)} seeds with a clear beat whose tempo was kept "
+            "within 8%; \"seam p90\" over all joins. Ratios are to the true continuation "
+            "(change, flatness, chroma) or to the seed (pulse).\n")
+
+
 def renderers_section(s: Shipped) -> str:
     rows = []
     for arch in s.priors:
@@ -238,6 +255,7 @@ SECTIONS: dict[str, Callable[[Shipped], str]] = {
     "models": models_section, "codec": codec_section, "chain": chain_section,
     "prior": prior_section, "generation-gru": generation_section("gru"),
     "generation-lstm": generation_section("lstm"), "renderers": renderers_section,
+    "generation-protocol": protocol_section,
 }
 
 

@@ -107,3 +107,19 @@ def test_targets_are_judged_from_the_json(copy: Path) -> None:
     assert "| 0.610 met | 0.590 **missed** |" in rows["synth: pulse × seed ≥ 0.6"]
     assert "| 0.750 met |" in rows["seed: jarring ÷ the uniform choice's ≤ 0.75"]
     assert "| 1.500 **missed** |" in rows["seed: loops ÷ the uniform choice's ≤ 1"]
+
+
+def test_the_generation_protocol_is_read_from_the_stored_config(copy: Path) -> None:
+    """The sentence saying how many seeds and renders made the medians is generated too."""
+    def three_renders(e: dict) -> None:
+        e["config"].update(seeds=20, renders_per_seed=3)
+
+    _edit(copy / "prior-gru", three_renders)
+    card = copy / "README.md"
+    main(["card", "--checkpoints", str(copy), "--documents", str(card)])
+    text = card.read_text()
+    assert "20 seeds (8 s) from the held-out tracks x 3 random seeds each" in text
+    assert "medians over the 60 renders" in text
+    _edit(copy / "prior-gru", lambda e: e["config"].pop("renders_per_seed"))  # older JSON
+    main(["card", "--checkpoints", str(copy), "--documents", str(card)])
+    assert "(one random seed each)" in card.read_text()
