@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from musicgen import audio as audio_module
+from musicgen import audio_decode
 from musicgen.audio import load_audio, normalise_loudness, write_wav
 from musicgen.errors import InputError
 
@@ -151,7 +151,7 @@ def test_ffmpeg_fallback_sample_formats(
     def refuse(*_: object) -> None:
         raise sf.SoundFileError("forced")
 
-    monkeypatch.setattr(audio_module, "_read_soundfile", refuse)
+    monkeypatch.setattr(audio_decode, "read_soundfile", refuse)
     out = load_audio(path, SR, max_seconds=2.0)
 
     assert len(out) == len(expected) == 2 * SR
