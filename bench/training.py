@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
 
-    from musicgen.checkpoint import find_checkpoints, read_meta
+    from musicgen.checkpoint import codec_folder_of, find_checkpoints
     from musicgen.config import preset
 
     train_config = preset(args.preset).train
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     priors = find_checkpoints(args.checkpoints)
     codec_dirs = []
     for folder in priors.values():
-        codec_dir = (folder / read_meta(folder)["codec_path"]).resolve()
+        codec_dir = codec_folder_of(folder)  # the codec it names, its SHA-256 checked
         if codec_dir not in codec_dirs:
             codec_dirs.append(codec_dir)
     if not codec_dirs and (args.checkpoints / "codec" / "musicgen.json").is_file():
