@@ -54,6 +54,8 @@ def test_evaluate_reports_codec_prior_baselines_and_both_renderers(
     for name in ("synth", "seed", lstm_row, "seed, uniform prior"):
         assert generation[name]["renders"] == 4, name
     assert generation["true continuation"]["renders"] == 2
+    assert generation["seed"]["clear_beat_seeds"] == generation["true continuation"][
+        "clear_beat_seeds"]  # seeds, not renders
     seed_rows = [s for render, s, use_prior in used if render == "seed" and not use_prior]
     assert len(seed_rows) == 4 and len(set(seed_rows)) == 4  # no random seed repeats
 
