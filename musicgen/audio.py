@@ -9,7 +9,8 @@ can show it as is, naming the file by its base name only (never a server path). 
 are never decoded in full: only the last ``max_seconds`` are decoded (soundfile seeks; PyAV
 seeks near the end when the container knows its duration, else keeps a ring buffer), channels
 are mixed down block by block, and a caller may cap the channels, the sample-rate range and
-the wall-clock time a decode may take (`musicgen.options.Limits` holds the numbers).
+the wall-clock time a decode may take (`musicgen.options.Limits` holds the numbers). The
+decoders themselves live in :mod:`musicgen.audio_decode`.
 """
 
 from __future__ import annotations
@@ -214,8 +215,6 @@ def _from_file(path: Path, keep_s: float | None, check: Checks) -> tuple[np.ndar
         # libsndfile does not read MP4/WebM and rejects some files FFmpeg can decode.
         _log.debug("libsndfile could not read %s (%s); trying FFmpeg", path, err)
     return audio_decode.read_pyav(path, keep_s, check)
-
-
 
 
 def _finish(

@@ -58,6 +58,7 @@ class Checks:
         self.deadline = None if budget_s is None else time.monotonic() + budget_s
 
     def format(self, rate: int, channels: int) -> None:
+        """Refuse a sample rate or channel count outside the caps."""
         if self.rate_range is not None and not (
                 self.rate_range[0] <= rate <= self.rate_range[1]):
             low, high = self.rate_range
@@ -68,6 +69,7 @@ class Checks:
                              "are accepted. Mix it down to stereo or mono.")
 
     def time(self) -> None:
+        """Stop a decode that has run past its time budget."""
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise InputError(f"Decoding the seed took longer than {self.budget_s:g} s, so it "
                              "was stopped. Upload a shorter clip (only its last seconds are "
@@ -75,6 +77,7 @@ class Checks:
 
 
 def keep_frames(keep_s: float | None, rate: int) -> int | None:
+    """Frames in the last `keep_s` seconds at `rate` (None: keep everything)."""
     return None if keep_s is None else math.ceil(keep_s * rate)
 
 
@@ -103,9 +106,9 @@ class TailBuffer:
         return out if self.keep is None else out[-self.keep :]
 
 
-
-
 def read_soundfile(path: Path, keep_s: float | None, check: Checks) -> tuple[np.ndarray, int]:
+    """The last `keep_s` seconds as mono with libsndfile (seeking when the file allows);
+    raises `soundfile.SoundFileError` for files it cannot read, so the caller can try FFmpeg."""
     with sf.SoundFile(path) as f:
         rate = int(f.samplerate)
         check.format(rate, int(f.channels))  # before any frames x channels buffer exists

@@ -145,20 +145,34 @@ def generation_section(arch: str) -> Callable[[Shipped], str]:
 
 
 def protocol_section(s: Shipped) -> str:
-    """How the generation tables were measured, from the first prior's stored config."""
-    arch = next(iter(s.priors))
-    e = s.evaluation(arch)
-    config, truth = e.get("config", {}), e["generation"].get("true continuation", {})
-    seeds, renders = config.get("seeds"), config.get("renders_per_seed", 1)
+    """How the generation tables were measured, from the stored evaluate config; one sentence
+    sits above every prior's table, so their protocols must agree."""
+    if not s.priors:
+        raise InputError(f"{s.root} has no prior-* checkpoints to describe")
+    keys = ("seeds", "renders_per_seed", "seed_seconds", "new_seconds", "temperature")
+    protocols = {}
+    for arch in s.priors:
+        e = s.evaluation(arch)
+        config = e.get("config", {})
+        truth = e.get("generation", {}).get("true continuation", {})
+        protocols[arch] = tuple(config.get(k, 1 if k == "renders_per_seed" else None)
+                                for k in keys) + (truth.get("clear_beat_seeds"),)
+    if len(set(protocols.values())) > 1:
+        raise InputError("the priors' generation figures were measured differently "
+                         f"({protocols}): evaluate them with the same options")
+    seeds, renders, seed_s, new_s, temperature, clear = next(iter(protocols.values()))
+
+    def text(value: Any, spec: str = "g") -> str:
+        return DASH if value is None else format(value, spec)
+
     each = f" x {renders} random seeds each" if renders > 1 else " (one random seed each)"
     pooled = f"medians over the {seeds * renders} renders" if seeds else "medians"
-    return (f"**Generation**: {seeds} seeds ({_num(config.get('seed_seconds'), 0)} s) from the "
-            f"held-out tracks{each}, {_num(config.get('new_seconds'), 0)} s of new audio, "
-            f"T = {_num(config.get('temperature'), 1)}; {pooled} (the true continuation: over "
-            f"the seeds). \"tempo\" = share of the renders of the "
-            f"{truth.get('clear_beat_seeds', DASH)} seeds with a clear beat whose tempo was kept "
-            "within 8%; \"seam p90\" over all joins. Ratios are to the true continuation "
-            "(change, flatness, chroma) or to the seed (pulse).\n")
+    return (f"**Generation**: {text(seeds)} seeds ({text(seed_s)} s) from the held-out "
+            f"tracks{each}, {text(new_s)} s of new audio, T = {text(temperature, '.1f')}; "
+            f"{pooled} (the true continuation: over the seeds). \"tempo\" = share of the "
+            f"renders of the {text(clear)} seeds with a clear beat whose tempo was kept within "
+            "8%; \"seam p90\" over all joins. Ratios are to the true continuation (change, "
+            "flatness, chroma) or to the seed (pulse).\n")
 
 
 def renderers_section(s: Shipped) -> str:

@@ -260,14 +260,12 @@ def _run_evaluate(args: argparse.Namespace) -> None:
 
     renders = (EvaluationConfig.renders_per_seed if args.renders_per_seed is None
                else args.renders_per_seed)
-    config = EvaluationConfig(seeds=args.seeds, renders_per_seed=renders,
+    config = EvaluationConfig(seeds=args.seeds, renders_per_seed=renders,  # checks both
                               seed_seconds=args.seed_seconds,
                               new_seconds=args.new_seconds, adapt_steps=args.adapt_steps,
                               cache_dir=args.cache, baselines=not args.no_baselines,
                               chain_windows=args.chain_windows, chain_seconds=args.chain_seconds,
                               chain_only=args.chain_only)
-    if config.seeds < 1 or config.renders_per_seed < 1:
-        raise InputError("--seeds and --renders-per-seed must be at least 1")
     if config.chain_windows < 0 or (config.chain_only and config.chain_windows < 1):
         raise InputError("--chain-windows must be >= 0 (>= 1 with --chain-only)")
     if not config.chain_seconds > 1:

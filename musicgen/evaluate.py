@@ -55,6 +55,11 @@ class EvaluationConfig:
     # synth's coarse-level temperature profile, recorded with the figures it produced
     level_scales: tuple[float, ...] = SamplingOptions().level_scales
 
+    def __post_init__(self) -> None:
+        if not self.chain_only and (self.seeds < 1 or self.renders_per_seed < 1):
+            raise InputError("seeds (--seeds) and renders per seed (--renders-per-seed) must be at "
+                             "least 1")
+
 
 def codec_report(codec: Codec, mels: Sequence[np.ndarray]) -> tuple[dict[str, Any],
                                                                      list[np.ndarray]]:
@@ -149,7 +154,7 @@ def clip_metrics(new: np.ndarray, clip: SeedClip, sr: int) -> dict[str, float]:
     }
 
 
-def _summarise(rows: list[dict[str, float]], renders_per_seed: int = 1) -> dict[str, float]:
+def _summarise(rows: list[dict[str, float]]) -> dict[str, float]:
     keys = rows[0].keys()
     out: dict[str, float] = {"renders": len(rows)}
     for key in keys:
@@ -157,7 +162,7 @@ def _summarise(rows: list[dict[str, float]], renders_per_seed: int = 1) -> dict[
         values = values[np.isfinite(values)]
         if key == "tempo_kept":
             out["tempo_kept_share"] = round(float(values.mean()), 3) if values.size else math.nan
-            out["clear_beat_seeds"] = int(values.size) // renders_per_seed
+            out["clear_beat_seeds"] = int(values.size)  # rows with one; see the caller
         else:
             out[key] = round(float(np.median(values)), 3) if values.size else float("nan")
     return out
@@ -223,9 +228,11 @@ def generation_report(generator: Generator, clips: Sequence[SeedClip],
             seams[name].extend(excess.tolist())
             rows[name].append(row)
     report = {}
+    # seeds with a clear beat (tempo kept is judged only there): a property of the seeds, the
+    # same for every row, so counted once per seed (on the true continuation)
+    clear = _summarise(rows["true continuation"])["clear_beat_seeds"]
     for name, values in rows.items():
-        report[name] = _summarise(values, 1 if name == "true continuation"
-                                  else config.renders_per_seed)
+        report[name] = {**_summarise(values), "clear_beat_seeds": clear}
         if name in seams and seams[name]:
             report[name]["seam_excess_p90_db"] = round(float(np.percentile(seams[name], 90)), 2)
     return report

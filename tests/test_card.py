@@ -110,16 +110,28 @@ def test_targets_are_judged_from_the_json(copy: Path) -> None:
 
 
 def test_the_generation_protocol_is_read_from_the_stored_config(copy: Path) -> None:
-    """The sentence saying how many seeds and renders made the medians is generated too."""
-    def three_renders(e: dict) -> None:
-        e["config"].update(seeds=20, renders_per_seed=3)
+    """The sentence saying how many seeds and renders made the medians is generated too, and
+    refuses to describe two priors measured differently."""
+    def protocol(seeds: int, renders: int | None, clear: int):
+        def change(e: dict) -> None:
+            e["config"].update(seeds=seeds, renders_per_seed=renders)
+            if renders is None:  # JSON written before renders_per_seed existed
+                e["config"].pop("renders_per_seed")
+            e["generation"]["true continuation"]["clear_beat_seeds"] = clear
+        return change
 
-    _edit(copy / "prior-gru", three_renders)
     card = copy / "README.md"
-    main(["card", "--checkpoints", str(copy), "--documents", str(card)])
+    args = ["card", "--checkpoints", str(copy), "--documents", str(card)]
+    for prior in ("prior-gru", "prior-lstm"):
+        _edit(copy / prior, protocol(7, 2, 5))
+    assert main(args) == 0
     text = card.read_text()
-    assert "20 seeds (8 s) from the held-out tracks x 3 random seeds each" in text
-    assert "medians over the 60 renders" in text
-    _edit(copy / "prior-gru", lambda e: e["config"].pop("renders_per_seed"))  # older JSON
-    main(["card", "--checkpoints", str(copy), "--documents", str(card)])
+    assert "7 seeds (8 s) from the held-out tracks x 2 random seeds each" in text
+    assert "medians over the 14 renders" in text and "renders of the 5 seeds" in text
+    for prior in ("prior-gru", "prior-lstm"):
+        _edit(copy / prior, protocol(7, None, 5))
+    assert main(args) == 0
     assert "(one random seed each)" in card.read_text()
+    _edit(copy / "prior-lstm", protocol(7, 3, 5))  # one table measured differently
+    with pytest.raises(InputError, match="measured differently"):
+        update_documents(copy, [card])

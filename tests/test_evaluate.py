@@ -6,19 +6,22 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from musicgen.cli import main
+from musicgen.errors import InputError
 from musicgen.evaluate import EvaluationConfig, evaluate
-from musicgen.generate import GenerateOptions, Generator
+from musicgen.generate import GenerateOptions, GenerationResult, Generator
 
 
 def test_evaluate_reports_codec_prior_baselines_and_both_renderers(
         tiny_run: dict[str, Path], music_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    used: list[tuple[str, int, bool]] = []  # (render, random seed) of every generate call
+    used: list[tuple[str, int, bool]] = []  # (render, random seed, use prior) of each call
     generate = Generator.generate
 
-    def recording(self: Generator, seed, options: GenerateOptions):
+    def recording(self: Generator, seed: tuple[int, np.ndarray],
+                  options: GenerateOptions) -> GenerationResult:
         used.append((options.render, options.random_seed, options.use_prior))
         return generate(self, seed, options)
 
@@ -54,8 +57,8 @@ def test_evaluate_reports_codec_prior_baselines_and_both_renderers(
     for name in ("synth", "seed", lstm_row, "seed, uniform prior"):
         assert generation[name]["renders"] == 4, name
     assert generation["true continuation"]["renders"] == 2
-    assert generation["seed"]["clear_beat_seeds"] == generation["true continuation"][
-        "clear_beat_seeds"]  # seeds, not renders
+    for name in ("synth", "seed", "true continuation"):  # the toy music has a clear beat
+        assert generation[name]["clear_beat_seeds"] == 2, name  # seeds, not renders
     seed_rows = [s for render, s, use_prior in used if render == "seed" and not use_prior]
     assert len(seed_rows) == 4 and len(set(seed_rows)) == 4  # no random seed repeats
 
@@ -72,3 +75,10 @@ def test_evaluate_cli_writes_json(tiny_run: dict[str, Path], music_folder: Path,
     assert "1 held-out seeds x 1 renders each" in printed
     report = json.loads(out.read_text())
     assert report["arch"] == "lstm" and report["generation"]["seed"]["renders"] == 1
+
+
+def test_evaluation_needs_a_seed_and_a_render() -> None:
+    for bad in ({"seeds": 0}, {"renders_per_seed": 0}):
+        with pytest.raises(InputError, match="at least 1"):
+            EvaluationConfig(**bad)
+    EvaluationConfig(seeds=0, chain_only=True)  # the chain table alone renders nothing

@@ -33,8 +33,8 @@ def test_train_shipped_tiny_then_resume(music_folder: Path, tmp_path: Path) -> N
         "CODEC_MINUTES": "2", "PRIOR_MINUTES": "2", "CODEC_EPOCHS": "2", "PRIOR_EPOCHS": "2",
         "MORE_MINUTES": "2", "MORE_EPOCHS": "1",
         "CHECKPOINTS": str(checkpoints), "CARD_DOCUMENTS": str(card),
-        "EVAL_ARGS": "--seeds 1 --seed-seconds 3 --new-seconds 3 --no-baselines "
-                     "--chain-windows 1 --chain-seconds 6",
+        "EVAL_ARGS": "--seeds 1 --renders-per-seed 1 --seed-seconds 3 --new-seconds 3 "
+                     "--no-baselines --chain-windows 1 --chain-seconds 6",
         "EVAL_GRU_ARGS": "",
     }
     first = _run(env)
