@@ -162,7 +162,6 @@ def _summarise(rows: list[dict[str, float]]) -> dict[str, float]:
         values = values[np.isfinite(values)]
         if key == "tempo_kept":
             out["tempo_kept_share"] = round(float(values.mean()), 3) if values.size else math.nan
-            out["clear_beat_seeds"] = int(values.size)  # rows with one; see the caller
         else:
             out[key] = round(float(np.median(values)), 3) if values.size else float("nan")
     return out
@@ -230,7 +229,7 @@ def generation_report(generator: Generator, clips: Sequence[SeedClip],
     report = {}
     # seeds with a clear beat (tempo kept is judged only there): a property of the seeds, the
     # same for every row, so counted once per seed (on the true continuation)
-    clear = _summarise(rows["true continuation"])["clear_beat_seeds"]
+    clear = int(np.isfinite([r["tempo_kept"] for r in rows["true continuation"]]).sum())
     for name, values in rows.items():
         report[name] = {**_summarise(values), "clear_beat_seeds": clear}
         if name in seams and seams[name]:

@@ -78,11 +78,12 @@ def draw(scores: np.ndarray, rng: np.random.Generator) -> int:
                    len(cdf) - 1))
 
 
-def sample_logits(logits: np.ndarray, options: SamplingOptions, rng: np.random.Generator) -> int:
-    """Draw one index from softmax(logits / T) after top-k/top-p filtering."""
-    scaled = filter_logits(np.asarray(logits, np.float64) / options.temperature,
-                           options.top_k, options.top_p)
-    return draw(scaled, rng)
+def sample_logits(logits: np.ndarray, options: SamplingOptions, rng: np.random.Generator,
+                  temperature: float | None = None) -> int:
+    """Draw one index from softmax(logits / T) after top-k/top-p filtering; T is
+    `options.temperature` unless given (a level's own, `SamplingOptions.temperature_at`)."""
+    t = options.temperature if temperature is None else temperature
+    return draw(filter_logits(np.asarray(logits) / t, options.top_k, options.top_p), rng)
 
 
 def log_normalizer(logits: np.ndarray) -> np.ndarray:
@@ -194,8 +195,8 @@ class StepPrior:
         codes = np.empty(levels, np.int64)
         lower = np.zeros_like(h)
         for level in range(levels):
-            scaled = self.level_logits(h, lower, level) / options.temperature_at(level)
-            codes[level] = draw(filter_logits(scaled, options.top_k, options.top_p), rng)
+            codes[level] = sample_logits(self.level_logits(h, lower, level), options, rng,
+                                         options.temperature_at(level))
             lower = lower + self.condition[level, codes[level]]
         return codes
 
