@@ -1,4 +1,5 @@
-"""Joins and levels shared by both renderers: equal-power crossfades and peak limiting."""
+"""Joins and levels shared by both renderers: equal-power crossfades, placing spliced
+segments (`overlap_add`) and peak limiting."""
 
 from __future__ import annotations
 
@@ -52,3 +53,57 @@ def clip_peak(piece: np.ndarray, peak: float = PEAK) -> np.ndarray:
     if piece.size and float(np.max(np.abs(piece))) > peak:
         piece = np.clip(piece, -peak, peak)
     return piece.astype(np.float32, copy=False)
+
+
+def overlap_add(source: np.ndarray, segments: list[tuple[int, int, int]], total: int,
+                fade: int, max_shift: int = 0) -> np.ndarray:
+    """Place (out_start, src_start, length) segments of `source`, crossfading each join.
+
+    Each join is centred on the segment boundary: the outgoing segment reads `fade // 2`
+    samples past its end and the incoming one starts `fade // 2` early (reads past either end
+    of `source` are silence). Every piece is read whole, so segments of any length (a zero or
+    very short seed tail, a jump to sample 0) join without special cases.
+    """
+    out = np.zeros(total, np.float32)
+    if not segments:
+        return out
+    half = fade // 2
+    padded = np.concatenate([np.zeros(half, np.float32), source, np.zeros(half, np.float32)])
+
+    def read(start: int, length: int) -> np.ndarray:
+        return padded[start + half: start + half + length].copy()
+
+    def piece(i: int, shift: int = 0) -> np.ndarray:
+        # the first piece reads a lead too (cut off below where it would fall before 0),
+        # so that even a piece shorter than the fade has a whole fade-out
+        _, src, length = segments[i]
+        trail = half if i < len(segments) - 1 else 0
+        return read(src + shift - half, length + half + trail)
+
+    def shifts(i: int) -> range:
+        # only shifts whose reads stay inside [-half, len(source) + half): the padded source
+        _, src, length = segments[i]
+        trail = half if i < len(segments) - 1 else 0
+        low = max(-max_shift, -src)
+        high = min(max_shift, len(source) + half - src - length - trail)
+        return range(low, high + 1) if low <= high else range(0, 1)
+
+    pieces = [piece(0)]
+    for i in range(1, len(segments)):
+        # Waveform-similarity alignment (as in WSOLA): nudge the incoming piece by up to
+        # `max_shift` samples so it lines up with what it replaces, then fade by correlation.
+        outgoing = pieces[i - 1][-2 * half:]
+        candidates = shifts(i)
+        scores = [correlation(outgoing, read(segments[i][1] + d - half, 2 * half))
+                  for d in candidates]
+        best = candidates[int(np.argmax(scores))]
+        pieces.append(piece(i, best))
+        fade_out, fade_in = equal_power_fades(2 * half, max(scores))
+        pieces[i - 1][-2 * half:] *= fade_out
+        pieces[i][: 2 * half] *= fade_in
+    for (out_start, _, _), placed in zip(segments, pieces, strict=True):
+        a = out_start - half
+        if a < 0:
+            placed, a = placed[-a:], 0
+        out[a: a + len(placed)] += placed[: max(0, total - a)]
+    return out

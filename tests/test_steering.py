@@ -53,7 +53,7 @@ def test_batched_lookahead_equals_the_single_step_sampler(generator: Generator) 
             h = prior.step(state, seed_codes[unit + k])
         assert got == pytest.approx(total / n, abs=1e-3)
     # the reference is the seed's own teacher-forced log-probability, step by step
-    _, _, ref = seed_reference(prior, seed_codes, levels, warmup=0)
+    _, _, ref, _ = seed_reference(prior, seed_codes, levels, warmup=0)
     state = prior.initial_state()
     for t in (0, 1, 2):
         assert ref[t] == pytest.approx(float(prior.log_prob(state.h, seed_codes[t][None])[0]),
@@ -66,6 +66,47 @@ def test_batched_lookahead_equals_the_single_step_sampler(generator: Generator) 
     h2 = batch.step(stacked, played[:2])
     one, _ = prior.prime(seed_codes[:10])
     np.testing.assert_allclose(prior.step(one, played[1]), h2[1], atol=1e-5)
+
+
+def test_the_state_terms_compare_the_right_states(generator: Generator) -> None:
+    """context(c) compares the prior's state after what was played with its state just before
+    c in the seed; replay(c) with its state just before c was last played in the output
+    (units of the seed's tail: as in the seed), scaled by recency and closeness."""
+    prior = generator.step_prior
+    levels = prior.config.levels
+    rng = np.random.default_rng(1)
+    seed_codes = rng.integers(0, generator.codec.config.codebook_size, (30, levels))
+    steering = Steering(levels=levels, prior_weight=0.0, context_weight=1.0,
+                        replay_weight=0.0, replay_distance=2.0, recent_seconds=1e9)
+    look = Lookahead(prior, seed_codes, steering, horizon=4)
+    for unit in (12, 13, 5):  # the output played these seed units, in this order
+        look.play(seed_codes[unit])
+
+    def cos(a: np.ndarray, b: np.ndarray) -> float:
+        return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+    now = prior.prime(np.concatenate([seed_codes, seed_codes[[12, 13, 5]]]))[0].h
+    units = np.array([3, 13, 29])
+    never = np.full(len(seed_codes), -np.inf)
+    context = -look.model_term(units, never, 3, 10.0)
+    for unit, got in zip(units, context, strict=True):
+        before = prior.prime(seed_codes[:unit])[0].h
+        assert got == pytest.approx(1.0 - cos(now, before), abs=1e-4)
+    # replay: unit 13 was played at output step 1, after the seed and unit 12; unit 29 was
+    # in the seed's tail (last_heard < 0): its state is the seed's own
+    replay = Lookahead(prior, seed_codes, Steering(
+        levels=levels, prior_weight=0.0, context_weight=0.0, replay_weight=1.0,
+        replay_distance=2.0, recent_seconds=1e9), horizon=4)
+    for unit in (12, 13, 5):
+        replay.play(seed_codes[unit])
+    last_heard = never.copy()
+    last_heard[13], last_heard[29] = 1, -1
+    risk = -replay.model_term(units, last_heard, 3, 10.0)
+    after_12 = prior.prime(np.concatenate([seed_codes, seed_codes[[12]]]))[0].h
+    assert risk[0] == 0.0  # never heard: no replay
+    assert risk[1] == pytest.approx(1.0 - (1.0 - cos(now, after_12)) / 2.0, abs=1e-4)
+    in_seed = prior.prime(seed_codes[:29])[0].h
+    assert risk[2] == pytest.approx(1.0 - (1.0 - cos(now, in_seed)) / 2.0, abs=1e-4)
 
 
 def test_temperature_divides_the_final_choice() -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from musicgen import metrics
 from musicgen.generate import GenerateOptions, Generator
-from musicgen.render.units import UnitCosts, analyse_beat, overlap_add, place_units
+from musicgen.mixing import overlap_add
+from musicgen.render.units import UnitCosts, analyse_beat, place_units
 from musicgen.toymusic import click_and_chords, drifting_pad
 
 

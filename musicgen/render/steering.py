@@ -17,6 +17,20 @@ cap at 0 matters: repeating material makes the prior confident, and rewarding th
 output into loops. Scoring one next step at weight 0.25 (the first design) let hand-set costs
 decide; this lookahead is what lets the model's knowledge of what follows change the choice.
 
+The prior's state is its memory of the last seconds, and two more terms read it. With S(t) the
+state after what was played, S_seed(c) the state it had just before unit c in the seed (the
+same pass), and S_out(c) its state before c was last played in the output:
+
+    context(c) = 1 - cos(S(t), S_seed(c))           the seed reached c after music like this
+    replay(c)  = recency(c) * max(0, 1 - (1 - cos(S(t), S_out(c))) / replay_distance)
+    model term = prior_weight * E(c) - context_weight * context(c) - replay_weight * replay(c)
+
+A jump whose target the seed reached from a passage like the one just played joins as the seed
+itself would (less jarring); but when the output already played that target after much the
+same passage, taking it again replays a window heard before (a loop), which `replay` prices.
+The costs alone (the no-prior ablation) see neither: they know the audio only either side of
+the join.
+
 When playing on is possible, the costs alone decide whether to jump (exactly as the no-prior
 ablation would) and softmax(score / temperature) over the jumps decides where to: the model
 changes where the output goes, not how often it jumps. Otherwise the choice is
@@ -106,11 +120,25 @@ class Steering:
     # 0.216 / 0.914; the LSTM 0.203 / 0.966 / 0.189 / 0.972; the costs alone 0.317 / 1.008 /
     # 0.149 / 0.958.
     forced_max_top_probability: float = 0.8
+    # The state terms (module docstring). Dev seeds (34 seeds of the 17 tracks that choose
+    # the priors' weights and train neither them nor the codec; 3 random seeds; jarring /
+    # loops, the costs alone 0.233 / 0.176): lookahead only (above) GRU 0.185 / 0.189, LSTM
+    # 0.206 / 0.162; + context 30: 0.169 / 0.230, 0.184 / 0.189; context 100: 0.146 / 0.243,
+    # 0.173 / 0.216 (smooth joins, but onto what was played before: loops); 100 with
+    # recent_overlap 12: 0.179 / 0.216, 0.209 / 0.189; context 100 + replay 20 (distance 0.3):
+    # 0.188 / 0.216, 0.212 / 0.189; replay 50 (0.5): 0.184 / 0.189, 0.183 / 0.162; replay 100
+    # (0.5): 0.178 / 0.162, 0.188 / 0.162 (default); context 200 + replay 100: 0.196 / 0.189,
+    # 0.185 / 0.189. Context alone, no lookahead: 0.195 / 0.243, 0.180 / 0.189.
+    context_weight: float = 100.0
+    replay_weight: float = 100.0
+    replay_distance: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("max_top_probability", "forced_max_top_probability"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if not 0.0 < self.replay_distance <= 2.0:
+            raise ValueError(f"replay_distance must be in (0, 2], got {self.replay_distance}")
         if self.neutral_continue not in ("off", "best", "mean", "costs"):
             raise ValueError(f"neutral_continue must be off, best, mean or costs, got "
                              f"{self.neutral_continue!r}")
@@ -173,8 +201,9 @@ class BatchPrior:
 
 
 def seed_reference(prior: StepPrior, codes: np.ndarray, levels: int, warmup: int
-                   ) -> tuple[PriorState, np.ndarray, np.ndarray]:
-    """Prime on the seed: (state, h, ref) with ref[t] = log p(codes[t] | codes[:t]).
+                   ) -> tuple[PriorState, np.ndarray, np.ndarray, np.ndarray]:
+    """Prime on the seed: (state, h, ref, hs) with ref[t] = log p(codes[t] | codes[:t]) and
+    hs[t] the hidden state just before step t (what predicted it).
 
     The first `warmup` steps take the median of the rest: with a cold state their REF is low,
     which made every jump to the seed's start look good.
@@ -189,7 +218,12 @@ def seed_reference(prior: StepPrior, codes: np.ndarray, levels: int, warmup: int
     ref = BatchPrior(prior).log_prob(hs, codes, levels)
     if len(ref) > warmup:
         ref[:warmup] = np.median(ref[warmup:])
-    return state, h, ref
+    return state, h, ref, hs
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (cosine similarity is then a dot product)."""
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-9)
 
 
 def units_ahead(units: np.ndarray, horizon: int, n_units: int) -> tuple[np.ndarray, np.ndarray]:
@@ -205,9 +239,43 @@ class Lookahead:
                  horizon: int) -> None:
         self.steering, self.horizon = steering, horizon
         self.codes = np.asarray(seed_codes, np.int64)
+        self.prior = prior
         self.batch = BatchPrior(prior)
-        self.state, self.h, self.ref = seed_reference(prior, self.codes, steering.levels,
-                                                      steering.warmup_steps)
+        self.state, self.h, self.ref, states = seed_reference(prior, self.codes, steering.levels,
+                                                              steering.warmup_steps)
+        self.seed_states = _unit_rows(states)  # S_seed(c), unit length
+        self.played_states: list[np.ndarray] = []  # S before each output step, unit length
+
+    def play(self, codes: np.ndarray) -> None:
+        """Feed one output step's codes, remembering the state that preceded it."""
+        self.played_states.append(_unit_rows(self.state.h[None])[0])
+        self.h = self.prior.step(self.state, codes)
+
+    def model_term(self, units: np.ndarray, last_heard: np.ndarray, step: int,
+                   steps_per_second: float) -> np.ndarray:
+        """prior_weight * E - context_weight * context - replay_weight * replay (nats).
+
+        `last_heard[u]`: the output step unit u was last played at (negative: in the seed's
+        tail, heard in seed order; -inf: never).
+        """
+        st = self.steering
+        term = st.prior_weight * self.score(units)
+        if st.context_weight == 0 and st.replay_weight == 0:
+            return term
+        now = _unit_rows(self.state.h[None])[0]
+        seed_before = self.seed_states[units]
+        term -= st.context_weight * (1.0 - seed_before @ now)
+        if st.replay_weight > 0:
+            last = last_heard[units]
+            heard = np.isfinite(last)
+            played = heard & (last >= 0)  # the tail's units were reached as in the seed
+            before = seed_before.copy()
+            if played.any():
+                before[played] = np.stack(self.played_states)[last[played].astype(np.int64)]
+            closeness = np.maximum(0.0, 1.0 - (1.0 - before @ now) / st.replay_distance)
+            ago = np.where(heard, step - np.where(heard, last, 0.0), np.inf) / steps_per_second
+            term -= st.replay_weight * np.exp(-ago / st.recent_seconds) * closeness
+        return term
 
     def score(self, units: np.ndarray) -> np.ndarray:
         """Nats per step (<= 0 when relative and capped), one per candidate unit."""

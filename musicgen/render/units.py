@@ -4,7 +4,9 @@ Each generated step plays one code step's worth of the seed's real audio (a unit
 in seed order is free; a jump costs a fixed penalty plus the spectral mismatch across the join,
 and units heard in the last few seconds cost extra. The prior scores every candidate by how
 plausible the beat of music it would start is after what was played (`render.steering`), and
-the chosen unit's codes are fed back to the prior, so the prior always sees what is heard.
+the chosen unit's codes are fed back to the prior, so the prior always sees what is heard;
+its state also says whether the seed reached a candidate from music like what was just played,
+and whether the output already did (a replay).
 Whether to jump is drawn from the costs alone, where to jump from
 softmax((prior term - costs) / temperature) over the jumps. Jumps land only at the same
 position in the beat (in the bar when downbeats are clear), so the output keeps the seed's
@@ -24,7 +26,7 @@ import numpy as np
 
 from musicgen.codec import Codec
 from musicgen.metrics.rhythm import CLEAR_PULSE, periodicity
-from musicgen.mixing import correlation, equal_power_fades
+from musicgen.mixing import overlap_add
 from musicgen.options import GenerateOptions
 from musicgen.render.base import Rendering
 from musicgen.render.steering import (
@@ -252,11 +254,10 @@ class _UnitSampler:
         both = bool(decision.is_jump.any()) and not all(decision.is_jump)
         by_costs = steered and st.neutral_continue == "costs" and both
         prior_term = np.zeros(len(units))
-        if by_costs:  # playing on is drawn from the costs alone: only the jumps are scored
-            prior_term[decision.is_jump] = st.prior_weight * self.lookahead.score(
-                units[decision.is_jump])
-        elif steered:
-            prior_term = st.prior_weight * self.lookahead.score(units)
+        if steered:  # by_costs: playing on is drawn from the costs alone, only jumps scored
+            scored = decision.is_jump if by_costs else np.ones(len(units), bool)
+            prior_term[scored] = self.lookahead.model_term(
+                units[scored], self.last_heard, self.step_index, self.steps_per_second)
         if steered and st.neutral_continue in ("best", "mean") and both:
             # Playing on is the seed's own continuation, plausible by definition: its lookahead
             # is ~0, the best any candidate can get, so scoring it made the model play on
@@ -339,64 +340,10 @@ class _UnitSampler:
             self.step_index = t + 1
             codes[t] = self.seed.codes[unit]
             if self.lookahead is not None:
-                self.lookahead.h = self.prior.step(self.lookahead.state, codes[t])
+                self.lookahead.play(codes[t])
             position += self.hop
             run_steps += 1
         return starts, splices, codes
-
-
-def overlap_add(source: np.ndarray, segments: list[tuple[int, int, int]], total: int,
-                fade: int, max_shift: int = 0) -> np.ndarray:
-    """Place (out_start, src_start, length) segments of `source`, crossfading each join.
-
-    Each join is centred on the segment boundary: the outgoing segment reads `fade // 2`
-    samples past its end and the incoming one starts `fade // 2` early (reads past either end
-    of `source` are silence). Every piece is read whole, so segments of any length (a zero or
-    very short seed tail, a jump to sample 0) join without special cases.
-    """
-    out = np.zeros(total, np.float32)
-    if not segments:
-        return out
-    half = fade // 2
-    padded = np.concatenate([np.zeros(half, np.float32), source, np.zeros(half, np.float32)])
-
-    def read(start: int, length: int) -> np.ndarray:
-        return padded[start + half: start + half + length].copy()
-
-    def piece(i: int, shift: int = 0) -> np.ndarray:
-        # the first piece reads a lead too (cut off below where it would fall before 0),
-        # so that even a piece shorter than the fade has a whole fade-out
-        _, src, length = segments[i]
-        trail = half if i < len(segments) - 1 else 0
-        return read(src + shift - half, length + half + trail)
-
-    def shifts(i: int) -> range:
-        # only shifts whose reads stay inside [-half, len(source) + half): the padded source
-        _, src, length = segments[i]
-        trail = half if i < len(segments) - 1 else 0
-        low = max(-max_shift, -src)
-        high = min(max_shift, len(source) + half - src - length - trail)
-        return range(low, high + 1) if low <= high else range(0, 1)
-
-    pieces = [piece(0)]
-    for i in range(1, len(segments)):
-        # Waveform-similarity alignment (as in WSOLA): nudge the incoming piece by up to
-        # `max_shift` samples so it lines up with what it replaces, then fade by correlation.
-        outgoing = pieces[i - 1][-2 * half:]
-        candidates = shifts(i)
-        scores = [correlation(outgoing, read(segments[i][1] + d - half, 2 * half))
-                  for d in candidates]
-        best = candidates[int(np.argmax(scores))]
-        pieces.append(piece(i, best))
-        fade_out, fade_in = equal_power_fades(2 * half, max(scores))
-        pieces[i - 1][-2 * half:] *= fade_out
-        pieces[i][: 2 * half] *= fade_in
-    for (out_start, _, _), placed in zip(segments, pieces, strict=True):
-        a = out_start - half
-        if a < 0:
-            placed, a = placed[-a:], 0
-        out[a: a + len(placed)] += placed[: max(0, total - a)]
-    return out
 
 
 def render_seed(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
