@@ -10,6 +10,7 @@ from musicgen.checkpoint import read_meta
 from musicgen.generate import GenerateOptions, Generator
 from musicgen.metrics import longest_verbatim_run
 from musicgen.mixing import rms
+from musicgen.render.units import UnitCosts
 from musicgen.toymusic import arpeggio
 
 ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -36,11 +37,14 @@ def test_shipped_prior_generates(folder: Path) -> None:
     generator = Generator.load(folder)
     sr = generator.sample_rate
     seed = (sr, arpeggio(6, sr, bpm=110, seed=7))
+    # longer than the seed renderer's longest run: one jump and playing on for the whole
+    # request is a legitimate continuation, not the seed again
+    seconds = UnitCosts().max_run_seconds + 1.0
     for render in ("seed", "synth"):
-        result = generator.generate(seed, GenerateOptions(seconds=3, render=render,
+        result = generator.generate(seed, GenerateOptions(seconds=seconds, render=render,
                                                           random_seed=0))
         new = result.new_audio
-        assert len(new) / sr == pytest.approx(3.0, abs=0.1)
+        assert len(new) / sr == pytest.approx(seconds, abs=0.1)
         assert rms(new) > 1e-3, render  # not silence (-60 dBFS; the seed is levelled to -20)
         # not the seed again: no stretch of the seed's codes covers the whole continuation
         assert longest_verbatim_run(result.codes, result.seed_codes) < len(result.codes)
