@@ -230,5 +230,3 @@ def _frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
     else:  # packed: one row of interleaved samples
         data = data.reshape(-1, channels).T
     return to_float(data).mean(axis=0, dtype=np.float32)
-
-

@@ -39,7 +39,7 @@ def test_batched_lookahead_equals_the_single_step_sampler(generator: Generator) 
     steering = Steering(levels=levels, relative=False, cap=False)
     look = Lookahead(prior, seed_codes, steering, horizon)
     for row in played:  # what the output played after the seed
-        look.h = prior.step(look.state, row)
+        look.play(row)
     units = np.array([0, 7, 20, 37])  # 37: the horizon runs past the seed's end
     batched = look.score(units)
     for unit, got in zip(units, batched, strict=True):

@@ -241,41 +241,36 @@ class Lookahead:
         self.codes = np.asarray(seed_codes, np.int64)
         self.prior = prior
         self.batch = BatchPrior(prior)
-        self.state, self.h, self.ref, states = seed_reference(prior, self.codes, steering.levels,
-                                                              steering.warmup_steps)
+        self.state, _, self.ref, states = seed_reference(prior, self.codes, steering.levels,
+                                                         steering.warmup_steps)
         self.seed_states = _unit_rows(states)  # S_seed(c), unit length
-        self.played_states: list[np.ndarray] = []  # S before each output step, unit length
+        # S before each output step (the step replaces state.h, never writes into it)
+        self.played_states: list[np.ndarray] = []
 
     def play(self, codes: np.ndarray) -> None:
         """Feed one output step's codes, remembering the state that preceded it."""
-        self.played_states.append(_unit_rows(self.state.h[None])[0])
-        self.h = self.prior.step(self.state, codes)
+        self.played_states.append(self.state.h)
+        self.prior.step(self.state, codes)
 
     def model_term(self, units: np.ndarray, last_heard: np.ndarray, step: int,
                    steps_per_second: float) -> np.ndarray:
         """prior_weight * E - context_weight * context - replay_weight * replay (nats).
 
         `last_heard[u]`: the output step unit u was last played at (negative: in the seed's
-        tail, heard in seed order; -inf: never).
+        tail, heard in seed order; -inf: never, so its recency is 0).
         """
         st = self.steering
-        term = st.prior_weight * self.score(units)
-        if st.context_weight == 0 and st.replay_weight == 0:
-            return term
-        now = _unit_rows(self.state.h[None])[0]
-        seed_before = self.seed_states[units]
-        term -= st.context_weight * (1.0 - seed_before @ now)
-        if st.replay_weight > 0:
-            last = last_heard[units]
-            heard = np.isfinite(last)
-            played = heard & (last >= 0)  # the tail's units were reached as in the seed
-            before = seed_before.copy()
-            if played.any():
-                before[played] = np.stack(self.played_states)[last[played].astype(np.int64)]
-            closeness = np.maximum(0.0, 1.0 - (1.0 - before @ now) / st.replay_distance)
-            ago = np.where(heard, step - np.where(heard, last, 0.0), np.inf) / steps_per_second
-            term -= st.replay_weight * np.exp(-ago / st.recent_seconds) * closeness
-        return term
+        now = _unit_rows(self.state.h)
+        before = self.seed_states[units]
+        term = st.prior_weight * self.score(units) - st.context_weight * (1.0 - before @ now)
+        last = last_heard[units]
+        played = np.flatnonzero(last >= 0)  # the tail's units were reached as in the seed
+        if played.size:  # (`before` is already a copy: fancy indexing)
+            before[played] = _unit_rows(np.stack(
+                [self.played_states[int(last[j])] for j in played]))
+        closeness = np.maximum(0.0, 1.0 - (1.0 - before @ now) / st.replay_distance)
+        recency = np.exp(-(step - last) / steps_per_second / st.recent_seconds)
+        return term - st.replay_weight * recency * closeness
 
     def score(self, units: np.ndarray) -> np.ndarray:
         """Nats per step (<= 0 when relative and capped), one per candidate unit."""
