@@ -11,6 +11,7 @@ import pytest
 
 from musicgen import metrics
 from musicgen.generate import GenerateOptions, Generator
+from musicgen.render.beat_grid import analyse_beat
 from musicgen.render.steering import (
     BatchPrior,
     Lookahead,
@@ -19,7 +20,7 @@ from musicgen.render.steering import (
     seed_reference,
     when_by_costs_where_by_model,
 )
-from musicgen.render.units import analyse_beat, place_units
+from musicgen.render.units import place_units
 from musicgen.toymusic import click_and_chords
 
 

@@ -10,7 +10,8 @@ import pytest
 from musicgen import metrics
 from musicgen.generate import GenerateOptions, Generator
 from musicgen.mixing import overlap_add
-from musicgen.render.units import UnitCosts, analyse_beat, place_units
+from musicgen.render.beat_grid import analyse_beat
+from musicgen.render.units import UnitCosts, place_units
 from musicgen.toymusic import click_and_chords, drifting_pad
 
 

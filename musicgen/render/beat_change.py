@@ -1,0 +1,84 @@
+"""How much a jump would change the music from one beat to the next, judged on the seed's audio.
+
+The seed renderer's join costs compare the audio either side of the splice (one mel frame).
+A jump can join cleanly and still land on another chord or another texture a moment later:
+what a listener hears as a splice is the beat after the join sounding unlike the beat before.
+`BeatChange` compares the beat just played (the last `beat` units of the output) with the beat
+a candidate would play (the seed's units c .. c + beat - 1): the cosine distance of their mean
+chroma and the mean |difference| of their mean log-mel, each divided by the seed's own 95th
+percentile of that change between consecutive beats, so busy and calm seeds are judged alike.
+The larger of the two ratios above `knee` is the cost (0 for changes the seed itself makes
+routinely). It reads only the seed's audio, so it is one of the hand-set costs: the no-prior
+ablation uses it too.
+"""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+
+PERCENTILE = 95.0  # a change this rare in the seed counts as a full unit of cost
+
+
+class BeatChange:
+    """Per-unit chroma and log-mel of the seed, and the seed's own beat-to-beat changes."""
+
+    def __init__(self, audio: np.ndarray, log_mel: np.ndarray, units: int,
+                 samples_per_step: int, frames_per_step: int, sr: int, beat: int,
+                 knee: float = 0.5) -> None:
+        self.beat, self.knee, self.units = max(2, beat), knee, units
+        # One chroma frame per unit, the unit's own samples (no overlap, no padding): the
+        # seed is analysed once per request, in a few ms.
+        frames = audio[: units * samples_per_step].reshape(units, samples_per_step)
+        power = np.abs(np.fft.rfft(frames * np.hanning(samples_per_step), axis=1)) ** 2
+        bank = librosa.filters.chroma(sr=sr, n_fft=samples_per_step, tuning=0.0)
+        chroma = power @ bank.T
+        chroma /= np.maximum(chroma.max(1, keepdims=True), 1e-12)
+        mel = log_mel[: units * frames_per_step].reshape(units, frames_per_step, -1).mean(1)
+        # [chroma | log-mel] per unit, and its cumulative sum for the mean of any window
+        self.features = np.concatenate([chroma, mel], axis=1)
+        self._sum = np.concatenate([np.zeros((1, self.features.shape[1])),
+                                    np.cumsum(self.features, 0)])
+        self._chroma = chroma.shape[1]
+        self.limits = self._seed_limits()
+
+    def _window_means(self, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+        """Mean features of units [start, start + length), one row per start."""
+        return (self._sum[start + length] - self._sum[start]) / np.maximum(length, 1)[:, None]
+
+    def _changes(self, after: np.ndarray, before: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(chroma cosine distance, mean |log-mel difference|) row by row (broadcasting);
+        the distance is 1 where either chroma is silent."""
+        k = self._chroma
+        a, b = after[..., :k], before[..., :k]
+        norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
+        chroma = np.where(norms > 1e-12, 1.0 - np.sum(a * b, -1) / np.maximum(norms, 1e-12), 1.0)
+        return chroma, np.abs(after[..., k:] - before[..., k:]).mean(-1)
+
+    def _seed_limits(self) -> tuple[float, float]:
+        """95th percentiles of the seed's chroma and log-mel change between adjacent beats
+        (every start, not only the grid's: the seed is short); inf when under three beats."""
+        b = self.beat
+        start = np.arange(max(self.units - 2 * b + 1, 0))
+        if len(start) < 3:
+            return np.inf, np.inf
+        length = np.full(len(start), b)
+        chroma, mel = self._changes(self._window_means(start, length),
+                                    self._window_means(start + b, length))
+        return (max(float(np.percentile(chroma, PERCENTILE)), 1e-6),
+                max(float(np.percentile(mel, PERCENTILE)), 1e-6))
+
+    def cost(self, played: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """max(chroma ratio, log-mel ratio) - knee, floored at 0, per candidate unit.
+
+        `played`: the units of the output's last beat (any number >= 1); `candidates`: the
+        seed units a jump would start at (each plays on up to a beat, clipped at the end).
+        """
+        candidates = np.asarray(candidates, np.int64)
+        if not np.isfinite(self.limits[0]) or len(played) == 0:
+            return np.zeros(len(candidates))
+        length = np.minimum(candidates + self.beat, self.units) - candidates
+        chroma, mel = self._changes(self._window_means(candidates, length),
+                                    self.features[played].mean(0))
+        ratio = np.maximum(chroma / self.limits[0], mel / self.limits[1])
+        return np.maximum(ratio - self.knee, 0.0)
