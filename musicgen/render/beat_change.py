@@ -27,14 +27,20 @@ class BeatChange:
                  samples_per_step: int, frames_per_step: int, sr: int, beat: int,
                  knee: float = 0.5) -> None:
         self.beat, self.knee, self.units = max(2, beat), knee, units
-        # One chroma frame per unit, the unit's own samples (no overlap, no padding): the
-        # seed is analysed once per request, in a few ms.
-        frames = audio[: units * samples_per_step].reshape(units, samples_per_step)
+        # One chroma frame per unit from the unit's own samples (no overlap, no padding): a
+        # few ms per request. A prepared seed has exactly `units` steps of audio and log-mel;
+        # other input is cut to what both cover and its last row repeated.
+        whole = max(1, min(units, len(audio) // samples_per_step,
+                           len(log_mel) // frames_per_step))
+        frames = audio[: whole * samples_per_step].reshape(whole, samples_per_step)
         power = np.abs(np.fft.rfft(frames * np.hanning(samples_per_step), axis=1)) ** 2
         bank = librosa.filters.chroma(sr=sr, n_fft=samples_per_step, tuning=0.0)
         chroma = power @ bank.T
         chroma /= np.maximum(chroma.max(1, keepdims=True), 1e-12)
-        mel = log_mel[: units * frames_per_step].reshape(units, frames_per_step, -1).mean(1)
+        mel = log_mel[: whole * frames_per_step].reshape(whole, frames_per_step, -1).mean(1)
+        if whole < units:
+            chroma = np.concatenate([chroma, np.repeat(chroma[-1:], units - whole, 0)])
+            mel = np.concatenate([mel, np.repeat(mel[-1:], units - whole, 0)])
         # [chroma | log-mel] per unit, and its cumulative sum for the mean of any window
         self.features = np.concatenate([chroma, mel], axis=1)
         self._sum = np.concatenate([np.zeros((1, self.features.shape[1])),
