@@ -11,6 +11,7 @@ from musicgen.generate import GenerateOptions, Generator
 from musicgen.render.beat_change import BeatChange
 from musicgen.render.beat_grid import analyse_beat
 from musicgen.render.units import UnitCosts, place_units
+from musicgen.seed import Seed
 from musicgen.toymusic import click, harmonic_tone, midi_hz
 
 
@@ -19,7 +20,7 @@ def generator(tiny_run: dict[str, Path]) -> Generator:
     return Generator.load(tiny_run["gru"])
 
 
-def _beat_change(generator: Generator, seed, beat: int) -> BeatChange:
+def _beat_change(generator: Generator, seed: Seed, beat: int) -> BeatChange:
     codec = generator.codec
     return BeatChange(seed.audio, seed.log_mel, len(seed.codes), codec.samples_per_step,
                       codec.config.frames_per_step, generator.sample_rate, beat)
@@ -61,6 +62,15 @@ def test_the_same_chord_costs_less_than_another(generator: Generator) -> None:
     played = np.arange(beat(1), beat(2) - 1)  # bar 0: C major
     same_chord, other_chord = change.cost(played, np.array([beat(2), beat(5)]))
     assert same_chord == 0.0 and other_chord > 0.3, (same_chord, other_chord)
+    # each half sees the change on its own (a huge limit switches the other half off)
+    chroma_limit, mel_limit = change.limits
+    for limits in ((chroma_limit, 1e9), (1e9, mel_limit)):
+        change.limits = limits
+        same_chord, other_chord = change.cost(played, np.array([beat(2), beat(5)]))
+        assert same_chord == 0.0 and other_chord > 0.1, (limits, same_chord, other_chord)
+    # the chroma names the chords: C E G, then F# A# C#
+    top = np.argsort(change.features[:, :12], axis=1)[:, -3:]
+    assert set(top[beat(1) + 1]) == {0, 4, 7} and set(top[beat(5) + 1]) == {6, 10, 1}
     assert np.all(change.cost(played[:0], np.array([beat(2)])) == 0)  # nothing played yet
 
 

@@ -5,11 +5,10 @@ in seed order is free; a jump costs a fixed penalty, the spectral mismatch acros
 how unlike the beat just played the beat it lands on is (chroma and log-mel,
 `render.beat_change`), and units heard in the last few seconds cost extra. The prior scores
 every candidate by how plausible the beat of music it would start is after what was played
-(`render.steering`), and
-the chosen unit's codes are fed back to the prior, so the prior always sees what is heard;
-its state also says whether the seed reached a candidate from music like what was just played,
-and whether the output already did (a replay).
-Whether to jump is drawn from the costs alone (without the beat change), where to jump from
+(`render.steering`), and the chosen unit's codes are fed back to the prior, so the prior
+always sees what is heard; its state also says whether the seed reached a candidate from music
+like what was just played, and whether the output already did (a replay). Whether to jump
+is drawn from the costs alone (without the beat change), where to jump from
 softmax((prior term - costs) / temperature) over the jumps. Jumps land only at the same
 position in the beat (in the bar when downbeats are clear), so the output keeps the seed's
 pulse; seeds with no usable pulse jump anywhere, less often. Every join gets an equal-power
@@ -62,10 +61,15 @@ class UnitCosts:
     # How unlike the beat just played the beat after a jump is (`render.beat_change`): nats
     # per unit of the seed's own rare (95th percentile) change, above `beat_change_knee`.
     # It shapes where the output jumps, not how often (see `choose`). Dev seeds (34 seeds of
-    # the 17 choosing tracks, 3 random seeds; jarring / loops): the costs alone 0 -> 0.233 /
+    # the 17 choosing tracks, 3 random seeds; jarring / loops; the true continuation 0.179 /
+    # 0), with librosa's chroma_stft (4096-point frames, hop 2048): the costs alone 0 0.233 /
     # 0.176, 5 0.159 / 0.189, 15 0.096 / 0.189, 30 0.085 / 0.230; GRU (default steering) 0
     # 0.178 / 0.162, 15 0.160 / 0.162, 30 0.132 / 0.176, 60 0.127 / 0.216, 100 0.104 / 0.216;
-    # LSTM 0 0.188 / 0.162, 30 0.137 / 0.189. The true continuation: 0.179 / 0.
+    # LSTM 0 0.188 / 0.162, 30 0.137 / 0.189. GRU at 30 with the steering weights halved
+    # 0.123 / 0.189, without `context` and replay at 30 0.132 / 0.189: the priors trade
+    # jarring for loops along the same line. With the one-frame-per-unit chroma shipped
+    # (under half the time), at 30: costs alone 0.103 / 0.243, GRU 0.134 / 0.162, LSTM
+    # 0.134 / 0.189.
     beat_change: float = 30.0
     beat_change_knee: float = 0.5
 
@@ -240,7 +244,7 @@ class _UnitSampler:
         score = prior_term - cost
         o = self.options
         margin = st.plausible_margin if steered else 0.0
-        if by_costs or (both and self.beat_change is not None):
+        if by_costs or (both and not steered and self.beat_change is not None):
             probs = when_by_costs_where_by_model(score, when_cost, decision.is_jump, o.temperature,
                                                  o.top_k, o.top_p, st.max_top_probability,
                                                  margin)
