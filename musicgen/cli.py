@@ -228,7 +228,7 @@ def _run_generate(args: argparse.Namespace) -> None:
           f"random seed {result.random_seed}, {result.info['timings']['total_s']:.2f} s, "
           f"{result.info['real_time_factor']}x real time")
     print("(a first call in a new process includes one-off start-up costs, ~2-5 s; the app "
-          "warms up once and then runs 30-200x real time)")
+          "warms up once and then runs 30-140x real time)")
 
 
 def _run_codec(args: argparse.Namespace) -> None:
