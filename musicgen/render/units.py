@@ -69,7 +69,8 @@ class UnitCosts:
     # 0.123 / 0.189, without `context` and replay at 30 0.132 / 0.189: the priors trade
     # jarring for loops along the same line. With the one-frame-per-unit chroma shipped
     # (under half the time), at 30: costs alone 0.103 / 0.243, GRU 0.134 / 0.162, LSTM
-    # 0.134 / 0.189.
+    # 0.134 / 0.189; the costs alone with `Steering.recent_overlap` 12 0.130 / 0.216, 24
+    # 0.136 / 0.162: a hand-set overlap cost buys the GRU's trade (loops for jarring) as well.
     beat_change: float = 30.0
     beat_change_knee: float = 0.5
 
