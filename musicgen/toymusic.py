@@ -74,6 +74,22 @@ def click_and_chords(seconds: float, sr: int, bpm: float = 120.0, root: int = 57
     return out
 
 
+def two_chords(seconds: float, sr: int, bpm: float = 120.0) -> np.ndarray:
+    """A click and a chord struck on every beat: C major for a bar of 4, F# major the next.
+
+    Every beat of a bar sounds alike; the harmony changes only at the bar lines, and to the
+    farthest key, so a jump across it is the one change a listener would hear as a splice.
+    """
+    out = np.zeros(int(seconds * sr), np.float32)
+    beat = 60.0 / bpm
+    for b in range(int(seconds / beat)):
+        start = int(b * beat * sr)
+        _place(out, 0.5 * click(sr, rng=np.random.default_rng(b)), start)
+        for note in ((60, 64, 67) if (b // 4) % 2 == 0 else (66, 70, 73)):
+            _place(out, 0.15 * harmonic_tone(midi_hz(note), beat, sr), start)
+    return out
+
+
 def drifting_pad(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
     """Slowly gliding tones with no onsets: a seed with no usable pulse."""
     rng = np.random.default_rng(seed)

@@ -12,7 +12,7 @@ from musicgen.render.beat_change import BeatChange
 from musicgen.render.beat_grid import analyse_beat
 from musicgen.render.units import UnitCosts, place_units
 from musicgen.seed import Seed
-from musicgen.toymusic import click, harmonic_tone, midi_hz
+from musicgen.toymusic import two_chords
 
 
 @pytest.fixture(scope="module")
@@ -26,32 +26,12 @@ def _beat_change(generator: Generator, seed: Seed, beat: int) -> BeatChange:
                       codec.config.frames_per_step, generator.sample_rate, beat)
 
 
-def _two_chords(seconds: float, sr: int, bpm: float = 120.0) -> np.ndarray:
-    """A click and a chord struck on every beat; C major for a bar, F# major the next."""
-    out = np.zeros(int(seconds * sr), np.float32)
-    beat = 60.0 / bpm
-    for b in range(int(seconds / beat)):
-        start = int(b * beat * sr)
-        sound = 0.5 * click(sr, rng=np.random.default_rng(b))
-        for note in ((60, 64, 67) if (b // 4) % 2 == 0 else (66, 70, 73)):
-            sound = _mix(sound, 0.15 * harmonic_tone(midi_hz(note), beat, sr))
-        out[start:start + len(sound)] += sound[: len(out) - start]
-    return out
-
-
-def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    out = np.zeros(max(len(a), len(b)), np.float32)
-    out[: len(a)] += a
-    out[: len(b)] += b
-    return out
-
-
 def test_the_same_chord_costs_less_than_another(generator: Generator) -> None:
     """From a beat of C major, another beat of C major costs nothing (the seed changes like
     that all the time) and a beat of F# major costs (the seed changes chord only at bars)."""
     sr = generator.sample_rate
     hop = generator.codec.samples_per_step
-    seed = generator.prepare_seed((sr, _two_chords(8, sr)))
+    seed = generator.prepare_seed((sr, two_chords(8, sr)))
     beat_units = 0.5 * sr / hop
     change = _beat_change(generator, seed, round(beat_units))
     assert all(np.isfinite(change.limits)) and min(change.limits) > 0
@@ -93,7 +73,7 @@ def test_jumps_land_where_the_beat_changes_least(generator: Generator, use_prior
     on every jump, the cost halved the jumps)."""
     sr = generator.sample_rate
     codec = generator.codec
-    seed = generator.prepare_seed((sr, _two_chords(8, sr)))
+    seed = generator.prepare_seed((sr, two_chords(8, sr)))
     grid = analyse_beat(seed.audio, sr, codec.features.hop_length)
     assert grid.mode in ("bar", "beat")
     steps = int(np.ceil(12 * codec.steps_per_second))

@@ -30,6 +30,13 @@ def _beat_frames(y: np.ndarray, sr: int, hop: int, n_frames: int) -> np.ndarray 
     return beats if len(beats) >= 4 else None
 
 
+def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """1 - cosine similarity along the last axis (broadcasting); 1 where either vector is
+    silent, so a change into or out of silence counts as a full change."""
+    norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
+    return np.where(norms > 1e-12, 1.0 - np.sum(a * b, -1) / np.maximum(norms, 1e-12), 1.0)
+
+
 def beat_changes(audio: np.ndarray, sr: int, period_s: float | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(chroma cosine distance, log-mel mean |dB|) between consecutive beats of ``audio``.
@@ -60,10 +67,7 @@ def beat_changes(audio: np.ndarray, sr: int, period_s: float | None = None
         return np.zeros(0), np.zeros(0)
     c = np.stack([chroma[:, a:b].mean(1) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
     m = np.stack([mel[:, a:b].mean(1) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
-    norms = np.linalg.norm(c, axis=1)
-    dot = np.sum(c[1:] * c[:-1], axis=1)
-    denom = norms[1:] * norms[:-1]
-    cos_dist = np.where(denom > 1e-12, 1.0 - dot / np.maximum(denom, 1e-12), 1.0)
+    cos_dist = cosine_distance(c[1:], c[:-1])
     mel_db = np.mean(np.abs(m[1:] - m[:-1]), axis=1)
     return cos_dist, mel_db
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
+from musicgen.metrics.transitions import cosine_distance
+
 PERCENTILE = 95.0  # a change this rare in the seed counts as a full unit of cost
 
 
@@ -56,10 +58,8 @@ class BeatChange:
         """(chroma cosine distance, mean |log-mel difference|) row by row (broadcasting);
         the distance is 1 where either chroma is silent."""
         k = self._chroma
-        a, b = after[..., :k], before[..., :k]
-        norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
-        chroma = np.where(norms > 1e-12, 1.0 - np.sum(a * b, -1) / np.maximum(norms, 1e-12), 1.0)
-        return chroma, np.abs(after[..., k:] - before[..., k:]).mean(-1)
+        return (cosine_distance(after[..., :k], before[..., :k]),
+                np.abs(after[..., k:] - before[..., k:]).mean(-1))
 
     def _seed_limits(self) -> tuple[float, float]:
         """95th percentiles of the seed's chroma and log-mel change between adjacent beats

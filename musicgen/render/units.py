@@ -245,7 +245,8 @@ class _UnitSampler:
         score = prior_term - cost
         o = self.options
         margin = st.plausible_margin if steered else 0.0
-        if by_costs or (both and not steered and self.beat_change is not None):
+        # Unsteered, the same split: the costs alone draw when (as by_costs) and where.
+        if by_costs or (both and not steered):
             probs = when_by_costs_where_by_model(score, when_cost, decision.is_jump, o.temperature,
                                                  o.top_k, o.top_p, st.max_top_probability,
                                                  margin)
