@@ -144,6 +144,26 @@ def generation_section(arch: str) -> Callable[[Shipped], str]:
     return render
 
 
+# `next_beat_eval.CHOOSERS` (not imported: it loads Keras), in the table's order
+NEXT_BEAT_COLUMNS = ("chance", "prior", "costs", "prior + costs", "latest in seed")
+
+
+def next_beat_section(s: Shipped) -> str:
+    """Each prior's own next-beat figures (`next_beat_eval`), chance and the costs beside."""
+    rows, choosers = [], None
+    for arch in s.priors:
+        figures = s.evaluation(arch).get("next_beat", {}).get(f"prior-{arch}")
+        if figures is None:
+            return (f"Not measured for prior-{arch} yet: `python -m musicgen evaluate "
+                    f"--checkpoint checkpoints/prior-{arch} --data data/corpus/manifest.json "
+                    "--update-checkpoint`.\n")
+        choosers = choosers or [k for k in NEXT_BEAT_COLUMNS if k in figures] + sorted(
+            set(figures) - {"beats", *NEXT_BEAT_COLUMNS})
+        rows.append([f"prior-{arch}", str(figures["beats"]),
+                     *(_share(figures.get(chooser)) for chooser in choosers)])
+    return _table(["prior", "beats judged", *(choosers or [])], rows)
+
+
 def protocol_section(s: Shipped) -> str:
     """How the generation tables were measured, from the stored evaluate config; one sentence
     sits above every prior's table, so their protocols must agree."""
@@ -269,7 +289,7 @@ SECTIONS: dict[str, Callable[[Shipped], str]] = {
     "models": models_section, "codec": codec_section, "chain": chain_section,
     "prior": prior_section, "generation-gru": generation_section("gru"),
     "generation-lstm": generation_section("lstm"), "renderers": renderers_section,
-    "generation-protocol": protocol_section,
+    "generation-protocol": protocol_section, "next-beat": next_beat_section,
 }
 
 

@@ -6,7 +6,10 @@
 - generation: both renderers on the same held-out seeds, plus the seed renderer with no prior
   (a uniform choice: costs alone) and with any other priors given (`compare`: e.g. the LSTM
   next to the GRU), so each model's contribution is measured, not assumed: jarring share, the
-  prior's agreement with the final choice and its share of the score's variance at decisions.
+  prior's agreement with the final choice and its share of the score's variance at decisions;
+- next beat: on the same seeds, whether each prior's ranking of the seed's beats finds the one
+  the true continuation sounds like next, beside the hand-set costs and chance
+  (`next_beat_eval.py`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from musicgen.errors import InputError
 from musicgen.generate import GenerateOptions, Generator
 from musicgen.metrics import CLEAR_PULSE
 from musicgen.mixing import rms
+from musicgen.next_beat_eval import CHOOSERS, next_beat_report
 from musicgen.sampler import SamplingOptions, log_normalizer
 
 
@@ -280,6 +284,7 @@ def evaluate(checkpoint_dir: str | Path, sources: Sequence[str],
     # Generation first: it is the part most likely to meet a surprise in new music.
     clips = pick_seeds(split.heldout, generator.sample_rate, config)
     generation = generation_report(generator, clips, config, others)
+    next_beat = next_beat_report({Path(checkpoint_dir).name: generator, **others}, clips)
     heldout_mels = cache.load(split.heldout, "held-out log-mel")
     codec_figures, heldout_codes = codec_report(codec, heldout_mels)
     sps = codec.steps_per_second
@@ -294,7 +299,8 @@ def evaluate(checkpoint_dir: str | Path, sources: Sequence[str],
         best = min(baselines.values())
         prior_figures["ratio_to_best_baseline"] = round(bits / best, 3)
     report.update(codec=codec_figures, prior=prior_figures, generation=generation,
-                  config=asdict(config), seconds=round(time.perf_counter() - start, 1))
+                  next_beat=next_beat, config=asdict(config),
+                  seconds=round(time.perf_counter() - start, 1))
     return report
 
 
@@ -337,3 +343,12 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"{name:24s}{cells}")
     print("agree: share of decisions where the final choice is the prior's favourite; prior var: "
           "the prior term's share of the score's variance at decisions (medians)")
+    if report.get("next_beat"):
+        print(f"{'next beat (share right)':24s}{'beats':>8s}" + "".join(
+            f"{name:>15s}" for name in CHOOSERS))
+        for name, row in report["next_beat"].items():
+            print(f"{name:24s}{row['beats']:>8d}" + "".join(
+                f"{row[chooser]:>15.3f}" for chooser in CHOOSERS))
+        print("next beat: after each beat of the true continuation, which of the seed's beats "
+              "(same place in the bar) sounds most like the true next beat; each chooser's "
+              "share of beats where its first choice was that one")

@@ -135,3 +135,23 @@ def test_the_generation_protocol_is_read_from_the_stored_config(copy: Path) -> N
     _edit(copy / "prior-lstm", protocol(7, 3, 5))  # one table measured differently
     with pytest.raises(InputError, match="measured differently"):
         update_documents(copy, [card])
+
+
+def test_next_beat_table_shows_each_priors_own_figures(copy: Path) -> None:
+    """Each prior's row comes from its own evaluation (the GRU's may also hold the LSTM's,
+    from --compare); a prior not yet measured names the command that measures it."""
+    def figures(prior: float) -> dict:
+        return {"beats": 120, "chance": 0.25, "prior": prior, "costs": 0.6,
+                "prior + costs": 0.45, "latest in seed": 0.3}
+    _edit(copy / "prior-gru", lambda e: e.update(next_beat={
+        "prior-gru": figures(0.351), "prior-lstm": figures(0.9)}))
+    _edit(copy / "prior-lstm", lambda e: e.update(next_beat={"prior-lstm": figures(0.372)}))
+    section = "<!-- generated: next-beat -->\n<!-- /generated -->"
+    text = render_document(section, Shipped.read(copy))
+    assert "| prior | beats judged | chance | prior | costs | prior + costs | latest in seed |" \
+        in text
+    assert "| prior-gru | 120 | 25.0% | 35.1% | 60.0% | 45.0% | 30.0% |" in text
+    assert "| prior-lstm | 120 | 25.0% | 37.2% | 60.0% | 45.0% | 30.0% |" in text
+    _edit(copy / "prior-lstm", lambda e: e.pop("next_beat"))
+    text = render_document(section, Shipped.read(copy))
+    assert "Not measured for prior-lstm yet" in text and "--update-checkpoint" in text

@@ -13,6 +13,7 @@ from musicgen.cli import main
 from musicgen.errors import InputError
 from musicgen.evaluate import EvaluationConfig, evaluate
 from musicgen.generate import GenerateOptions, GenerationResult, Generator
+from musicgen.next_beat_eval import CHOOSERS
 
 
 def test_evaluate_reports_codec_prior_baselines_and_both_renderers(
@@ -61,6 +62,12 @@ def test_evaluate_reports_codec_prior_baselines_and_both_renderers(
         assert generation[name]["clear_beat_seeds"] == 2, name  # seeds, not renders
     seed_rows = [s for render, s, use_prior in used if render == "seed" and not use_prior]
     assert len(seed_rows) == 4 and len(set(seed_rows)) == 4  # no random seed repeats
+    # the next-beat table: one row per prior, every chooser (tests/test_next_beat_eval.py
+    # checks what they find; 4 s seeds hold too few bars to judge many beats)
+    next_beat = report["next_beat"]
+    assert set(next_beat) == {tiny_run["gru"].name, tiny_run["lstm"].name}
+    for row in next_beat.values():
+        assert set(row) == {"beats", *CHOOSERS} and row["beats"] >= 0
 
 
 def test_evaluate_cli_writes_json(tiny_run: dict[str, Path], music_folder: Path, tmp_path: Path,
@@ -72,6 +79,7 @@ def test_evaluate_cli_writes_json(tiny_run: dict[str, Path], music_folder: Path,
                  "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "codec: RMSE" in printed and "seed, uniform prior" in printed
+    assert "next beat (share right)" in printed
     assert "1 held-out seeds x 1 renders each" in printed
     report = json.loads(out.read_text())
     assert report["arch"] == "lstm" and report["generation"]["seed"]["renders"] == 1

@@ -27,7 +27,9 @@ class BeatChange:
 
     def __init__(self, audio: np.ndarray, log_mel: np.ndarray, units: int,
                  samples_per_step: int, frames_per_step: int, sr: int, beat: int,
-                 knee: float = 0.5) -> None:
+                 knee: float = 0.5, limit_units: int | None = None) -> None:
+        """`limit_units`: the seed's own changes are measured over its first this many units
+        (default all; the next-beat evaluation appends the true continuation after them)."""
         self.beat, self.knee, self.units = max(2, beat), knee, units
         # One chroma frame per unit from the unit's own samples (no overlap, no padding): a
         # few ms per request. A prepared seed has exactly `units` steps of audio and log-mel;
@@ -48,7 +50,7 @@ class BeatChange:
         self._sum = np.concatenate([np.zeros((1, self.features.shape[1])),
                                     np.cumsum(self.features, 0)])
         self._chroma = chroma.shape[1]
-        self.limits = self._seed_limits()
+        self.limits = self._seed_limits(units if limit_units is None else limit_units)
 
     def _window_means(self, start: np.ndarray, length: np.ndarray) -> np.ndarray:
         """Mean features of units [start, start + length), one row per start."""
@@ -61,11 +63,11 @@ class BeatChange:
         return (cosine_distance(after[..., :k], before[..., :k]),
                 np.abs(after[..., k:] - before[..., k:]).mean(-1))
 
-    def _seed_limits(self) -> tuple[float, float]:
+    def _seed_limits(self, units: int) -> tuple[float, float]:
         """95th percentiles of the seed's chroma and log-mel change between adjacent beats
         (every start, not only the grid's: the seed is short); inf when under three beats."""
         b = self.beat
-        start = np.arange(max(self.units - 2 * b + 1, 0))
+        start = np.arange(max(min(units, self.units) - 2 * b + 1, 0))
         if len(start) < 3:
             return np.inf, np.inf
         length = np.full(len(start), b)
@@ -83,8 +85,18 @@ class BeatChange:
         candidates = np.asarray(candidates, np.int64)
         if not np.isfinite(self.limits[0]) or len(played) == 0:
             return np.zeros(len(candidates))
-        length = np.minimum(candidates + self.beat, self.units) - candidates
-        chroma, mel = self._changes(self._window_means(candidates, length),
-                                    self.features[played].mean(0))
-        ratio = np.maximum(chroma / self.limits[0], mel / self.limits[1])
+        ratio = self._ratio(candidates, self.features[played].mean(0))
         return np.maximum(ratio - self.knee, 0.0)
+
+    def ratio_to_beat(self, candidates: np.ndarray, start: int) -> np.ndarray:
+        """max(chroma ratio, log-mel ratio) between each candidate's beat and the beat of
+        units [start, start + beat): no knee (how alike, not what a jump costs)."""
+        start = min(max(int(start), 0), self.units - 1)
+        reference = self._window_means(np.array([start]),
+                                       np.array([min(self.beat, self.units - start)]))[0]
+        return self._ratio(np.asarray(candidates, np.int64), reference)
+
+    def _ratio(self, candidates: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        length = np.minimum(candidates + self.beat, self.units) - candidates
+        chroma, mel = self._changes(self._window_means(candidates, length), reference)
+        return np.maximum(chroma / self.limits[0], mel / self.limits[1])
