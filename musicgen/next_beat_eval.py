@@ -5,20 +5,28 @@ judges the result (jarring, loops, pulse); this asks the choice itself, where th
 known: follow the true continuation beat by beat and, after each beat of it (the prior fed
 the seed and the true continuation so far, as it would have been fed had the renderer played
 them), ask which of the seed's beats at the same place in the bar (in the beat, when the seed
-has no clear bar) sounds most like the beat the music actually played next. "Sounds most
-like" is the beat change's distance (`render.beat_change`: beat-mean chroma and log-mel, each
-against the seed's own 95th percentile of beat-to-beat change, the larger ratio).
+has no clear bar; with the renderer's room after a target) sounds most like the beat the
+music actually played next. "Sounds most like" is the beat change's distance
+(`render.beat_change`: beat-mean chroma and log-mel, each against the seed's own 95th
+percentile of beat-to-beat change, the larger ratio). The costs' beat change uses the same
+distance (to the beat just played, not the next), so the ruler is theirs: a prior that
+judged by other features could be right and still not score.
 
 Each chooser ranks the same candidates; a tie shares the credit. The share of beats where
-its top choice is that answer is reported beside chance (one over the number of candidates):
+its top choice is the answer is reported beside chance (one over the number of candidates):
 
-- prior: the steering's model term among jumps (`Steering`: lookahead E and context; no
-  replay, since no output has been played);
-- costs: the renderer's hand-set costs of a jump (mismatch across the join and the beat
-  change, `UnitCosts`), what the no-prior ablation chooses by;
-- prior + costs: the renderer's score for a jump (model term - costs);
+- prior: the steering's model term (`Steering`: lookahead E and context);
+- costs: the join costs (mismatch across the join and the beat change, `UnitCosts`);
+- prior + costs: model term - join costs;
 - latest in seed: the candidate latest in the seed (the bar the seed ended on: music
   repeats by the bar).
+
+What depends on the output's own history is left out, since here the history is the true
+continuation: the replay term, the reuse, recent-overlap and repeated-jump costs (all of
+which would also charge the seed's last seconds, heard just before the continuation), and
+the renderer's draw among near-best jumps (`plausible_margin`). So "costs" and "prior +
+costs" are the part of the renderer's score that judges the transition itself, not its
+whole score.
 """
 
 from __future__ import annotations
@@ -32,16 +40,19 @@ from musicgen.generate import Generator
 from musicgen.render.beat_change import BeatChange
 from musicgen.render.beat_grid import analyse_beat
 from musicgen.render.steering import Lookahead, Steering
-from musicgen.render.units import UnitCosts
+from musicgen.render.units import UnitCosts, room_after_jump
 
 CHOOSERS = ("chance", "prior", "costs", "prior + costs", "latest in seed")
 MIN_CANDIDATES = 3  # with two, a coin guesses half of them
 
 
-def _top_share(score: np.ndarray, answer: int) -> float:
-    """1/k when the answer is among the k best-scored candidates, else 0."""
-    top = np.flatnonzero(score >= score.max() - 1e-9)
-    return float(answer in top) / len(top)
+def _top_share(score: np.ndarray, answers: np.ndarray) -> float:
+    """The share of the k best-scored candidates (ties: a draw among them) that are answers;
+    a score that is not a number counts as the worst."""
+    score = np.where(np.isnan(score), -np.inf, score)
+    top = np.flatnonzero(score >= score.max() - 1e-9) if np.isfinite(score.max()) else \
+        np.arange(len(score))
+    return float(np.isin(top, answers).sum()) / len(top)
 
 
 def clip_choices(generator: Generator, seed_audio: np.ndarray, truth: np.ndarray,
@@ -55,18 +66,15 @@ def clip_choices(generator: Generator, seed_audio: np.ndarray, truth: np.ndarray
     seed = generator.prepare_seed((sr, seed_audio))
     grid = analyse_beat(seed.audio, sr, codec.features.hop_length)
     out: dict[str, list[float]] = {name: [] for name in CHOOSERS}
-    if grid.mode == "free" or len(grid.beats) < 2:
-        return out
-    # the grid's own beat positions, extrapolated past the seed's end as the renderer does
-    # (whole units of a beat would drift off the beat within a few bars)
-    spacing = (grid.beats[-1] - grid.beats[0]) / (len(grid.beats) - 1)
-    beat = int(round(spacing / hop))
-    if beat < 2:
+    beat_steps = grid.period * codec.steps_per_second
+    beat = int(round(beat_steps))  # the renderer's beat in units (`_UnitSampler`)
+    if grid.mode == "free" or len(grid.beats) < 2 or beat < 2:
         return out
     n_seed = len(seed.codes)
-    # seed and continuation prepared together, so that both have one loudness (each prepared
+    # Seed and continuation prepared together, so that both have one loudness (each prepared
     # alone is normalised to its own) and, with whole steps of continuation after the
-    # prepared seed's samples, the units and the grid stay where the seed's were
+    # prepared seed's samples, the units and the grid stay where the seed's were.
+    spacing = (grid.beats[-1] - grid.beats[0]) / (len(grid.beats) - 1)
     steps = min(len(truth), int((beats + 2) * spacing)) // hop
     together = np.concatenate([np.asarray(seed_audio, np.float32)[
         len(seed_audio) - len(seed.audio):], truth[: steps * hop]])
@@ -79,12 +87,17 @@ def clip_choices(generator: Generator, seed_audio: np.ndarray, truth: np.ndarray
                         costs.beat_change_knee, limit_units=n_seed)
     if not np.isfinite(change.limits[0]):
         return out
-    seed_units = np.round(grid.beats / hop).astype(np.int64)
-    horizon = int(np.clip(beat, steering.min_horizon, steering.max_horizon))
-    lookahead = Lookahead(generator.step_prior, whole.codes[:n_seed], steering, horizon)
-    never = np.full(n, -np.inf)  # nothing replayed: the output is the true continuation
+    # The prior hears the seed as the renderer's does (its codes encoded alone: the encoder
+    # looks ahead, so the seed's last codes from `whole` would have heard the continuation),
+    # then the continuation's codes.
+    lookahead = Lookahead(generator.step_prior, seed.codes, steering,
+                          steering.horizon(beat_steps))
+    never = np.full(n, -np.inf)  # no output history (see the module's docstring)
     frame = np.arange(n) * fps - 1  # the log-mel frame just before each unit
+    # jump targets: the seed's beats, with the room after them that the renderer leaves
+    room = len(seed.audio) - room_after_jump(grid, sr, hop)
     played = n_seed
+    # the grid extrapolated past the seed's end as the renderer does
     first = int(np.ceil((len(seed.audio) - grid.beats[0]) / spacing - 1e-3))
     for index in range(first, first + beats):
         now = int(round((grid.beats[0] + index * spacing) / hop))
@@ -93,24 +106,24 @@ def clip_choices(generator: Generator, seed_audio: np.ndarray, truth: np.ndarray
         while played < now:
             lookahead.play(whole.codes[played])
             played += 1
-        phase = [k for k in range(len(grid.beats)) if grid.same_phase(k, index)]
-        candidates = seed_units[phase]
-        candidates = candidates[(candidates >= 0) & (candidates + beat <= n_seed)]
+        phase = [k for k in range(len(grid.beats))
+                 if grid.same_phase(k, index) and 0 <= grid.beats[k] <= room]
+        candidates = np.round(grid.beats[phase] / hop).astype(np.int64)
         if len(candidates) < MIN_CANDIDATES:
             continue
         like_truth = change.ratio_to_beat(candidates, now)
         if np.ptp(like_truth) == 0:
             continue
-        answer = int(np.argmin(like_truth))
+        answers = np.flatnonzero(like_truth <= like_truth.min() + 1e-9)
         before = whole.log_mel[max(frame[now], 0)]
         mismatch = np.abs(whole.log_mel[np.maximum(frame[candidates], 0)] - before).mean(1)
-        cost = (costs.mismatch_per_db * mismatch + costs.beat_change * np.maximum(
-            change.ratio_to_beat(candidates, now - beat) - costs.beat_change_knee, 0.0))
+        cost = (costs.mismatch_per_db * mismatch
+                + costs.beat_change * change.cost(np.arange(now - beat, now), candidates))
         model = lookahead.model_term(candidates, never, 0, codec.steps_per_second)
         scores = {"chance": np.zeros(len(candidates)), "prior": model, "costs": -cost,
                   "prior + costs": model - cost, "latest in seed": candidates.astype(float)}
         for name, score in scores.items():
-            out[name].append(_top_share(score, answer))
+            out[name].append(_top_share(score, answers))
     return out
 
 

@@ -34,16 +34,20 @@ def test_the_answer_is_found_by_the_audio_and_not_by_chance(
         generator: Generator, song: tuple[np.ndarray, np.ndarray]) -> None:
     """Within a bar the chord carries on, so the costs (a beat like the one just played) find
     the answer at most beats; at the bar lines the chord changes and they cannot. The seed's
-    latest candidate (its last bar) is the answer exactly while the continuation plays the
-    cycle's last bar again, the continuation's last four beats: a check of the answer and of
-    the beat alignment, which whole units of a beat would lose within a few bars."""
+    latest candidate is the answer exactly where it is the same beat of the same cycle: the
+    first three beats of the continuation's last bar (the seed's last bar), and the last beat
+    of the bar before it (the seed's very last beat leaves no room for a run after a jump, so
+    there the latest candidate is a bar earlier). A check of the answer, of the renderer's
+    room rule and of the beat alignment, which whole units of a beat would lose within a few
+    bars."""
     seed, truth = song
     credit = clip_choices(generator, seed, truth)
     beats = len(credit["chance"])
     assert beats == 16, beats
     assert set(credit) == set(CHOOSERS) and all(len(v) == beats for v in credit.values())
     assert NEXT_BEAT_COLUMNS == CHOOSERS  # the card's columns, in this order
-    assert credit["latest in seed"] == [0.0] * 12 + [1.0] * 4, credit["latest in seed"]
+    assert credit["latest in seed"] == [float(k in (11, 12, 13, 14)) for k in range(16)], \
+        credit["latest in seed"]
     chance = float(np.mean(credit["chance"]))
     assert 0.25 <= chance <= 0.34, chance  # three or four candidates a beat
     costs = float(np.mean(credit["costs"]))
@@ -53,8 +57,8 @@ def test_the_answer_is_found_by_the_audio_and_not_by_chance(
 def test_the_same_music_at_another_level_is_judged_alike(
         generator: Generator, song: tuple[np.ndarray, np.ndarray]) -> None:
     """Seed and continuation share one loudness normalisation: at a tenth of the level every
-    answer and choice is the same (normalised apart, the continuation's beats would be
-    compared with seed beats at another gain)."""
+    answer and choice is the same (had the continuation kept its own level beside the
+    normalised seed, its beats would be compared with seed beats at another gain)."""
     seed, truth = song
     assert clip_choices(generator, 0.1 * seed, 0.1 * truth) == clip_choices(
         generator, seed, truth)

@@ -133,6 +133,11 @@ class Steering:
     replay_weight: float = 100.0
     replay_distance: float = 0.5
 
+    def horizon(self, beat_steps: float) -> int:
+        """H, the lookahead's steps, for a beat of `beat_steps` steps."""
+        return int(np.clip(round(self.horizon_beats * beat_steps), self.min_horizon,
+                           self.max_horizon))
+
     def __post_init__(self) -> None:
         for name in ("max_top_probability", "forced_max_top_probability"):
             if not 0.0 < getattr(self, name) <= 1.0:

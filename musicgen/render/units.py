@@ -75,6 +75,12 @@ class UnitCosts:
     beat_change_knee: float = 0.5
 
 
+def room_after_jump(grid: BeatGrid, sr: int, samples_per_step: int) -> int:
+    """Samples of seed a jump must leave after its target (a beat and a step, at least two
+    steps): the run it starts must reach the next beat."""
+    return max(2 * samples_per_step, int(grid.period * sr) + samples_per_step)
+
+
 @dataclass
 class SeedRender:
     audio: np.ndarray  # seed tail + continuation
@@ -126,8 +132,7 @@ class _UnitSampler:
         self.prior_shares: list[float] = []  # the prior term's share of the score's variance
         beat_steps = grid.period * self.steps_per_second
         st = self.steering
-        self.horizon = int(np.clip(round(st.horizon_beats * beat_steps), st.min_horizon,
-                                   st.max_horizon))
+        self.horizon = st.horizon(beat_steps)
         self.lookahead: Lookahead | None = None
         self.played: list[int] = []  # every unit the output played, the seed's tail first
         self.beat_change: BeatChange | None = None
@@ -148,7 +153,7 @@ class _UnitSampler:
         """Read positions allowed for the next step; None = simply play on."""
         c, hop = self.costs, self.hop
         tail_room = self.length - position
-        min_after = max(2 * hop, int(self.grid.period * self.sr) + hop)
+        min_after = room_after_jump(self.grid, self.sr, hop)
         run_s = run_steps / self.steps_per_second
         can_continue = tail_room >= min_after and run_s < c.max_run_seconds
         if self.grid.mode == "free":
