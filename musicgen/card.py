@@ -150,18 +150,16 @@ NEXT_BEAT_COLUMNS = ("chance", "prior", "costs", "prior + costs", "latest in see
 
 def next_beat_section(s: Shipped) -> str:
     """Each prior's own next-beat figures (`next_beat_eval`), chance and the costs beside."""
-    rows, choosers = [], None
+    rows = []
     for arch in s.priors:
         figures = s.evaluation(arch).get("next_beat", {}).get(f"prior-{arch}")
         if figures is None:
             return (f"Not measured for prior-{arch} yet: `python -m musicgen evaluate "
                     f"--checkpoint checkpoints/prior-{arch} --data data/corpus/manifest.json "
                     "--update-checkpoint`.\n")
-        choosers = choosers or [k for k in NEXT_BEAT_COLUMNS if k in figures] + sorted(
-            set(figures) - {"beats", *NEXT_BEAT_COLUMNS})
         rows.append([f"prior-{arch}", str(figures["beats"]),
-                     *(_share(figures.get(chooser)) for chooser in choosers)])
-    return _table(["prior", "beats judged", *(choosers or [])], rows)
+                     *(_share(figures.get(chooser)) for chooser in NEXT_BEAT_COLUMNS)])
+    return _table(["prior", "beats judged", *NEXT_BEAT_COLUMNS], rows)
 
 
 def protocol_section(s: Shipped) -> str:

@@ -40,7 +40,7 @@ from musicgen.generate import Generator
 from musicgen.render.beat_change import BeatChange
 from musicgen.render.beat_grid import analyse_beat
 from musicgen.render.steering import Lookahead, Steering
-from musicgen.render.units import UnitCosts, room_after_jump
+from musicgen.render.units import UnitCosts, join_mismatch, room_after_jump
 
 CHOOSERS = ("chance", "prior", "costs", "prior + costs", "latest in seed")
 MIN_CANDIDATES = 3  # with two, a coin guesses half of them
@@ -74,7 +74,7 @@ def clip_choices(generator: Generator, seed_audio: np.ndarray, truth: np.ndarray
     # Seed and continuation prepared together, so that both have one loudness (each prepared
     # alone is normalised to its own) and, with whole steps of continuation after the
     # prepared seed's samples, the units and the grid stay where the seed's were.
-    spacing = (grid.beats[-1] - grid.beats[0]) / (len(grid.beats) - 1)
+    spacing = grid.spacing
     steps = min(len(truth), int((beats + 2) * spacing)) // hop
     together = np.concatenate([np.asarray(seed_audio, np.float32)[
         len(seed_audio) - len(seed.audio):], truth[: steps * hop]])
@@ -93,12 +93,11 @@ def clip_choices(generator: Generator, seed_audio: np.ndarray, truth: np.ndarray
     lookahead = Lookahead(generator.step_prior, seed.codes, steering,
                           steering.horizon(beat_steps))
     never = np.full(n, -np.inf)  # no output history (see the module's docstring)
-    frame = np.arange(n) * fps - 1  # the log-mel frame just before each unit
     # jump targets: the seed's beats, with the room after them that the renderer leaves
     room = len(seed.audio) - room_after_jump(grid, sr, hop)
     played = n_seed
     # the grid extrapolated past the seed's end as the renderer does
-    first = int(np.ceil((len(seed.audio) - grid.beats[0]) / spacing - 1e-3))
+    first = grid.index_at(len(seed.audio), tolerance=1e-3)
     for index in range(first, first + beats):
         now = int(round((grid.beats[0] + index * spacing) / hop))
         if now + beat > n:
@@ -115,8 +114,7 @@ def clip_choices(generator: Generator, seed_audio: np.ndarray, truth: np.ndarray
         if np.ptp(like_truth) == 0:
             continue
         answers = np.flatnonzero(like_truth <= like_truth.min() + 1e-9)
-        before = whole.log_mel[max(frame[now], 0)]
-        mismatch = np.abs(whole.log_mel[np.maximum(frame[candidates], 0)] - before).mean(1)
+        mismatch = join_mismatch(whole.log_mel, candidates * hop, now * hop, hop // fps)
         cost = (costs.mismatch_per_db * mismatch
                 + costs.beat_change * change.cost(np.arange(now - beat, now), candidates))
         model = lookahead.model_term(candidates, never, 0, codec.steps_per_second)

@@ -7,6 +7,7 @@ usable pulse get the "free" grid: the renderer may jump anywhere, less often.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import librosa
@@ -28,6 +29,16 @@ class BeatGrid:
     @property
     def period(self) -> float:
         return 60.0 / self.tempo_bpm if self.tempo_bpm > 0 else 0.0
+
+    @property
+    def spacing(self) -> float:
+        """Mean samples between the tracked beats: the grid goes on past them at this pace."""
+        return (self.beats[-1] - self.beats[0]) / (len(self.beats) - 1)
+
+    def index_at(self, position: float, tolerance: float = 1e-9) -> int:
+        """Index of the first grid beat at or after `position` (samples), extrapolated past
+        the tracked beats (a beat within `tolerance` of a spacing before it counts)."""
+        return math.ceil((position - self.beats[0]) / self.spacing - tolerance)
 
     def same_phase(self, a: int, b: int) -> bool:
         return self.mode == "beat" or (a - b) % self.beats_per_bar == 0

@@ -17,7 +17,6 @@ crossfade.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +78,15 @@ def room_after_jump(grid: BeatGrid, sr: int, samples_per_step: int) -> int:
     """Samples of seed a jump must leave after its target (a beat and a step, at least two
     steps): the run it starts must reach the next beat."""
     return max(2 * samples_per_step, int(grid.period * sr) + samples_per_step)
+
+
+def join_mismatch(log_mel: np.ndarray, targets: np.ndarray, position: int,
+                  mel_hop: int) -> np.ndarray:
+    """Mean |log-mel difference| (dB) between the frame just before `position` and the frame
+    just before each target (samples): how far apart the two sides of a splice there sound."""
+    def frame(at: np.ndarray | int) -> np.ndarray:
+        return np.clip(np.asarray(at, np.int64) // mel_hop - 1, 0, len(log_mel) - 1)
+    return np.abs(log_mel[frame(targets)] - log_mel[frame(position)]).mean(-1)
 
 
 @dataclass
@@ -145,10 +153,6 @@ class _UnitSampler:
         # plain ints: np.clip on a scalar costs ~25x more, and this runs per candidate
         return min(max(round(position / self.hop), 0), self.units - 1)
 
-    def mel_before(self, position: int) -> np.ndarray:
-        frame = min(max(int(position) // self.mel_hop - 1, 0), len(self.seed.log_mel) - 1)
-        return self.seed.log_mel[frame]
-
     def candidates(self, position: int, run_steps: int) -> _Decision | None:
         """Read positions allowed for the next step; None = simply play on."""
         c, hop = self.costs, self.hop
@@ -170,8 +174,8 @@ class _UnitSampler:
             # The grid's beat in [position - lead, position + hop), extrapolated past the
             # seed's end for the first step; a splice goes `lead` before it.
             lead = int(c.splice_lead_seconds * self.sr)
-            spacing = (beats[-1] - beats[0]) / (len(beats) - 1)
-            index = math.ceil((position - lead - beats[0]) / spacing - 1e-9)
+            spacing = self.grid.spacing
+            index = self.grid.index_at(position - lead)
             beat_at = beats[0] + index * spacing
             on_beat = beat_at < position + hop
             min_run = max(1, int(self.grid.period * self.steps_per_second) - 1)
@@ -224,9 +228,7 @@ class _UnitSampler:
             prior_term[~decision.is_jump] = (
                 peak if st.neutral_continue == "best"
                 else peak + np.log(np.mean(np.exp(jumps - peak))))
-        before = self.mel_before(position)
-        mismatch = np.array([np.abs(self.mel_before(t) - before).mean()
-                             for t in decision.targets])
+        mismatch = join_mismatch(self.seed.log_mel, decision.targets, position, self.mel_hop)
         ago = (self.step_index - self.last_heard[units]) / self.steps_per_second
         reused = c.reuse * np.exp(-ago / c.reuse_seconds)
         if st.recent_overlap > 0:  # replaying the next beat of what was just heard
