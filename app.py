@@ -57,7 +57,8 @@ EXAMPLES_NOTE = ("Real music from held-out tracks the model never trained on (fr
 HELP = {
     "architecture": "The network that picks what comes next: GRU and LSTM are two kinds of "
                     "recurrent network with a memory of the music so far, trained on the same "
-                    "music. They choose differently; try both.",
+                    "music (in Seed's own sound, to pick which beat of your clip the music "
+                    "plays next). They choose differently; try both.",
     "temperature": "Low: the model's safest choice at every step (steady, repetitive); high: "
                    "more adventurous. It changes which slice of your clip comes next (Seed's "
                    "own sound) or which sound codes are drawn (Synthesized).",
@@ -67,8 +68,8 @@ HELP = {
     "top_k": "Allow only the k likeliest choices at each step (0 = all).",
     "top_p": "Allow only the likeliest choices that together hold this much probability.",
     "random_seed": "The same number with the same settings gives the same output again.",
-    "adapt_steps": "Fine-tune the model on your clip for this many steps first: closer to "
-                   "your clip, slower.",
+    "adapt_steps": "Fine-tune the code model on your clip for this many steps first: closer "
+                   "to your clip, slower (Synthesized, and clips without a steady beat).",
 }
 
 

@@ -145,7 +145,8 @@ def generation_section(arch: str) -> Callable[[Shipped], str]:
 
 
 # `next_beat_eval.CHOOSERS` (not imported: it loads Keras), in the table's order
-NEXT_BEAT_COLUMNS = ("chance", "prior", "costs", "prior + costs", "latest in seed")
+NEXT_BEAT_COLUMNS = ("chance", "prior", "chooser", "costs", "prior + costs", "chooser + costs",
+                     "latest in seed")
 
 
 def next_beat_section(s: Shipped) -> str:
@@ -160,6 +161,25 @@ def next_beat_section(s: Shipped) -> str:
         rows.append([f"prior-{arch}", str(figures["beats"]),
                      *(_share(figures.get(chooser)) for chooser in NEXT_BEAT_COLUMNS)])
     return _table(["prior", "beats judged", *NEXT_BEAT_COLUMNS], rows)
+
+
+def chooser_section(s: Shipped) -> str:
+    """Each prior's beat chooser as `train-chooser` fitted it: how often its first choice was
+    the beat the music played next, on windows of the choosing tracks (not the held-out)."""
+    rows = []
+    for arch, meta in s.priors.items():
+        chooser = meta.get("chooser")
+        if chooser is None:
+            return (f"prior-{arch} has no beat chooser yet: `python -m musicgen train-chooser "
+                    f"--checkpoint checkpoints/prior-{arch} --data data/corpus/manifest.json`.\n")
+        m, p = chooser["metrics"], chooser["provenance"]
+        rows.append([f"prior-{arch}", chooser["config"]["arch"].upper(),
+                     f"{m['decisions']} ({p['train_tracks']} tracks)",
+                     f"{m['validation_decisions']} ({p['choosing_tracks']} tracks)",
+                     _share(m["validation_chance"]), _share(m["validation_costs_top_share"]),
+                     _share(m["validation_top_share"])])
+    return _table(["prior", "chooser", "decisions fitted", "decisions judged", "chance",
+                   "costs", "chooser"], rows)
 
 
 def protocol_section(s: Shipped) -> str:
@@ -288,6 +308,7 @@ SECTIONS: dict[str, Callable[[Shipped], str]] = {
     "prior": prior_section, "generation-gru": generation_section("gru"),
     "generation-lstm": generation_section("lstm"), "renderers": renderers_section,
     "generation-protocol": protocol_section, "next-beat": next_beat_section,
+    "chooser": chooser_section,
 }
 
 

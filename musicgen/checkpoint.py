@@ -22,6 +22,7 @@ import numpy as np
 
 from musicgen import codec as codec_module
 from musicgen import prior as prior_module  # noqa: F401  (registers the prior's layers)
+from musicgen.chooser.model import BeatChooser, ChooserConfig, build_scorer
 from musicgen.codec import Codec
 from musicgen.config import (
     ARCHITECTURES,
@@ -41,6 +42,7 @@ DECODER_FILE = "decoder.keras"
 CODEBOOKS_FILE = "codebooks.npy"
 CODEC_FILES = (ENCODER_FILE, DECODER_FILE, CODEBOOKS_FILE)
 PRIOR_FILE = "prior.keras"
+CHOOSER_FILE = "chooser.keras"  # optional: the beat chooser that steers the seed renderer
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +174,7 @@ class PriorBundle:
     model: keras.Model
     codec: Codec
     meta: dict[str, Any]
+    chooser: BeatChooser | None = None  # None: a checkpoint trained before choosers existed
 
     @property
     def name(self) -> str:
@@ -193,6 +196,33 @@ def save_prior(folder: str | os.PathLike, model: keras.Model, config: PriorConfi
         "provenance": provenance or {}, "metrics": metrics or {},
     })
     return folder
+
+
+def save_chooser(folder: str | os.PathLike, scorer: keras.Model, config: ChooserConfig, *,
+                 provenance: dict[str, Any] | None = None,
+                 metrics: dict[str, Any] | None = None) -> Path:
+    """Add (or replace) a prior checkpoint's beat chooser and its section of the JSON."""
+    folder = Path(folder)
+    meta = read_meta(folder)
+    if meta.get("kind") != "prior":
+        raise CheckpointError(f"{folder} holds a {meta.get('kind')!r}; a beat chooser belongs "
+                              "in a prior checkpoint")
+    _save_weights_only_model(scorer, build_scorer(config), folder / CHOOSER_FILE)
+    meta["chooser"] = {"config": to_dict(config), "provenance": provenance or {},
+                       "metrics": metrics or {}}
+    _write_json_atomic(folder / META_FILE, meta)
+    return folder / CHOOSER_FILE
+
+
+def _load_chooser(folder: Path, meta: dict[str, Any]) -> BeatChooser | None:
+    section = meta.get("chooser")
+    if section is None:
+        return None
+    try:
+        config = from_dict(ChooserConfig, section["config"])
+    except (KeyError, TypeError, ValueError, InputError) as error:
+        raise CheckpointError(f"{folder / META_FILE} has a bad chooser config: {error}") from error
+    return BeatChooser.from_model(_load_keras(folder / CHOOSER_FILE), config)
 
 
 def update_meta(folder: str | os.PathLike, section: str, values: dict[str, Any]) -> None:
@@ -228,7 +258,8 @@ def load_prior(folder: str | os.PathLike) -> PriorBundle:
             f"{codec_folder} is not the codec {folder.name} was trained on (SHA-256 differs)")
     if config.levels != codec.config.levels or config.codebook_size != codec.config.codebook_size:
         raise CheckpointError(f"{folder.name} does not match its codec's levels/codebook size")
-    return PriorBundle(folder, config, _load_keras(folder / PRIOR_FILE), codec, meta)
+    return PriorBundle(folder, config, _load_keras(folder / PRIOR_FILE), codec, meta,
+                       _load_chooser(folder, meta))
 
 
 def checkpoint_root(app_dir: Path) -> Path:

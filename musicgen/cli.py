@@ -1,4 +1,4 @@
-"""python -m musicgen train | generate | codec | evaluate | corpus | card"""
+"""python -m musicgen train | train-chooser | generate | codec | evaluate | corpus | card"""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from musicgen.config import ARCHITECTURES, PRESETS
+from musicgen.config import ARCHITECTURES, PRESETS, ChooserTraining
 from musicgen.corpus.debian import PACKAGES
 from musicgen.errors import CheckpointError, InputError
 
@@ -55,6 +55,29 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpu-devices", type=int,
                    help="with --distribute mirrored and no GPU: split the CPU into this many "
                    "replicas (for testing: it adds no compute)")
+
+
+def _add_train_chooser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-chooser", help="train the beat chooser that steers the seed "
+                       "renderer, into a trained prior checkpoint",
+                       description="Cut seed windows from the training tracks, follow each "
+                       "one's true continuation beat by beat, and fit a small Conv1D + LSTM/GRU "
+                       "(the prior's architecture) to pick which of the seed's beats the music "
+                       "plays next; the epoch that picks best on the choosing tracks is saved "
+                       "into the checkpoint (chooser.keras). Minutes on two cores.")
+    p.add_argument("--checkpoint", required=True, help="a prior folder, e.g. out/prior-gru")
+    p.add_argument("--data", nargs="+", required=True,
+                   help="the audio the prior was trained on (folders/files or a manifest.json)")
+    p.add_argument("--clips", type=int, default=ChooserTraining.clips,
+                   help="seed windows from the training tracks")
+    p.add_argument("--validation-clips", type=int, default=ChooserTraining.validation_clips,
+                   help="seed windows from the choosing tracks")
+    p.add_argument("--epochs", type=int, default=ChooserTraining.epochs)
+    p.add_argument("--seed-seconds", type=float, default=ChooserTraining.seed_seconds,
+                   help="each window's seed (tracks must be this plus --continuation-seconds)")
+    p.add_argument("--continuation-seconds", type=float,
+                   default=ChooserTraining.continuation_seconds,
+                   help="each window's true continuation, followed beat by beat")
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
@@ -170,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "MUSICGEN_VERBOSE=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
+    _add_train_chooser(sub)
     _add_generate(sub)
     _add_codec(sub)
     _add_evaluate(sub)
@@ -202,6 +226,17 @@ def _run_train(args: argparse.Namespace) -> None:
                   init_prior=args.init_prior, verbose=verbose, distribute_kind=args.distribute,
                   cpu_devices=args.cpu_devices)
     print(json.dumps({k: str(v) for k, v in paths.items()}))
+
+
+def _run_train_chooser(args: argparse.Namespace) -> None:
+    from musicgen.chooser.train import train_chooser
+
+    training = ChooserTraining(clips=args.clips, validation_clips=args.validation_clips,
+                               epochs=args.epochs, seed_seconds=args.seed_seconds,
+                               continuation_seconds=args.continuation_seconds)
+    training.validate()  # before loading anything
+    figures = train_chooser(args.checkpoint, args.data, training)
+    print(json.dumps(figures))
 
 
 def _run_generate(args: argparse.Namespace) -> None:
@@ -319,8 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.verbose:
         _verbose_logs()
-    runners = {"train": _run_train, "generate": _run_generate, "codec": _run_codec,
-               "evaluate": _run_evaluate, "corpus": _run_corpus, "card": _run_card}
+    runners = {"train": _run_train, "train-chooser": _run_train_chooser,
+               "generate": _run_generate, "codec": _run_codec, "evaluate": _run_evaluate,
+               "corpus": _run_corpus, "card": _run_card}
     try:
         code = runners[args.command](args)
     except (InputError, CheckpointError) as error:

@@ -205,3 +205,26 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     config = cls(**values)
     config.validate()
     return config
+
+
+@dataclass(frozen=True)
+class ChooserTraining:
+    """How the beat chooser is fitted (`musicgen.chooser.train`)."""
+
+    clips: int = 1800  # seed + continuation windows from the training tracks
+    validation_clips: int = 120  # from the choosing tracks
+    epochs: int = 12
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    max_candidates: int = 20  # the latest this many of a decision's (a 16-beat seed has <= 19)
+    seed_seconds: float = 8.0
+    continuation_seconds: float = 15.0  # the walk judges its first 16 beats
+    heldout_fraction: float = 0.15  # the prior's default split into training/choosing tracks
+    max_track_seconds: float = 150.0
+    random_seed: int = 11
+
+    def validate(self) -> None:
+        if self.clips < 1 or self.validation_clips < 1 or self.epochs < 1:
+            raise InputError("clips, validation clips and epochs must be at least 1")
+        if not (2.0 <= self.seed_seconds <= 30.0 and self.continuation_seconds >= 1.0):
+            raise InputError("the seed must be 2-30 s and the continuation at least 1 s")

@@ -262,6 +262,8 @@ def evaluate(checkpoint_dir: str | Path, sources: Sequence[str],
     cache_dir = config.cache_dir if config.cache_dir and Path(config.cache_dir).is_dir() else None
     report: dict[str, Any] = {
         "checkpoint": str(checkpoint_dir), "arch": generator.bundle.config.arch,
+        # what steers the seed renderer's jumps: the beat chooser or (without one) the lookahead
+        "steered_by": "beat chooser" if generator.bundle.chooser is not None else "lookahead",
         "heldout_tracks": len(split.heldout), "steps_per_second": round(codec.steps_per_second, 3)}
     if config.chain_windows > 0 or config.chain_only:
         chain_config = ChainConfig(windows=max(1, config.chain_windows),
@@ -341,14 +343,16 @@ def print_report(report: dict[str, Any]) -> None:
     for name, row in report["generation"].items():
         cells = "".join(f"{row.get(k, float('nan')):>11.3g}" for k, _ in GENERATION_COLUMNS)
         print(f"{name:24s}{cells}")
-    print("agree: share of decisions where the final choice is the prior's favourite; prior var: "
-          "the prior term's share of the score's variance at decisions (medians)")
+    print(f"steered by: {report.get('steered_by', 'lookahead')}; agree: share of decisions where "
+          "the final choice is the model's favourite; prior var: the model term's share of the "
+          "score's variance at decisions (medians)")
     if report.get("next_beat"):
         print(f"{'next beat (share right)':24s}{'beats':>8s}" + "".join(
-            f"{name:>15s}" for name in CHOOSERS))
+            f"{name:>17s}" for name in CHOOSERS))
         for name, row in report["next_beat"].items():
             print(f"{name:24s}{row['beats']:>8d}" + "".join(
-                f"{row[chooser]:>15.3f}" for chooser in CHOOSERS))
+                f"{row[chooser]:>17.3f}" for chooser in CHOOSERS))
         print("next beat: after each beat of the true continuation, which of the seed's beats "
               "(same place in the bar) sounds most like the true next beat; each chooser's "
-              "share of beats where its first choice was that one")
+              "share of beats where its first choice was that one (chooser: the beat chooser "
+              "that steers the seed renderer; prior: the code prior's lookahead)")

@@ -193,8 +193,9 @@ class Generator:
         steps = max(1, math.ceil(options.seconds * self.codec.steps_per_second))
         report(0.3, f"generating {steps} steps ({options.render})")
         tic = time.perf_counter()
+        chooser = self.bundle.chooser if options.use_prior else None
         rendering = job.rendering = render(prior, self.codec, seed, steps, options,
-                                           np.random.default_rng(job.random_seed))
+                                           np.random.default_rng(job.random_seed), chooser)
         report(0.6, "rendering audio")
         yield from rendering.pieces
         timings.update(rendering.timings)

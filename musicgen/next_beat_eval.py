@@ -1,4 +1,4 @@
-"""Does the prior know where music goes next? A teacher-forced test on held-out seeds.
+"""Does the model know where music goes next? A teacher-forced test on held-out seeds.
 
 The seed renderer's jumps choose which of the seed's beats plays next. The generation table
 judges the result (jarring, loops, pulse); this asks the choice itself, where the answer is
@@ -15,9 +15,12 @@ judged by other features could be right and still not score.
 Each chooser ranks the same candidates; a tie shares the credit. The share of beats where
 its top choice is the answer is reported beside chance (one over the number of candidates):
 
-- prior: the steering's model term (`Steering`: lookahead E and context);
+- prior: the code prior's lookahead term (`Steering`: lookahead E and context);
+- chooser: the checkpoint's beat chooser (`musicgen.chooser`), the renderer's model term
+  where there is one: trained on exactly this question over training tracks, so here it is
+  asked on tracks it never saw;
 - costs: the join costs (mismatch across the join and the beat change, `UnitCosts`);
-- prior + costs: model term - join costs;
+- prior + costs, chooser + costs: the model term - join costs, as the renderer scores a jump;
 - latest in seed: the candidate latest in the seed (the bar the seed ended on: music
   repeats by the bar).
 
@@ -36,14 +39,14 @@ from typing import Any
 
 import numpy as np
 
+from musicgen.chooser.train import walk_features
+from musicgen.chooser.walk import walk_true_continuation
 from musicgen.generate import Generator
-from musicgen.render.beat_change import BeatChange
-from musicgen.render.beat_grid import analyse_beat
 from musicgen.render.steering import Lookahead, Steering
-from musicgen.render.units import UnitCosts, join_mismatch, room_after_jump
+from musicgen.render.units import UnitCosts
 
-CHOOSERS = ("chance", "prior", "costs", "prior + costs", "latest in seed")
-MIN_CANDIDATES = 3  # with two, a coin guesses half of them
+CHOOSERS = ("chance", "prior", "chooser", "costs", "prior + costs", "chooser + costs",
+            "latest in seed")
 
 
 def _top_share(score: np.ndarray, answers: np.ndarray) -> float:
@@ -61,67 +64,34 @@ def clip_choices(generator: Generator, seed_audio: np.ndarray, truth: np.ndarray
     """Per chooser, one credit per judged beat of the first `beats` of the continuation
     (none when the seed has no usable pulse: its jumps land anywhere)."""
     steering, costs = steering or Steering(), costs or UnitCosts()
-    codec, sr = generator.codec, generator.sample_rate
-    hop, fps = codec.samples_per_step, codec.config.frames_per_step
-    seed = generator.prepare_seed((sr, seed_audio))
-    grid = analyse_beat(seed.audio, sr, codec.features.hop_length)
+    codec = generator.codec
     out: dict[str, list[float]] = {name: [] for name in CHOOSERS}
-    beat_steps = grid.period * codec.steps_per_second
-    beat = int(round(beat_steps))  # the renderer's beat in units (`_UnitSampler`)
-    if grid.mode == "free" or len(grid.beats) < 2 or beat < 2:
-        return out
-    n_seed = len(seed.codes)
-    # Seed and continuation prepared together, so that both have one loudness (each prepared
-    # alone is normalised to its own) and, with whole steps of continuation after the
-    # prepared seed's samples, the units and the grid stay where the seed's were.
-    spacing = grid.spacing
-    steps = min(len(truth), int((beats + 2) * spacing)) // hop
-    together = np.concatenate([np.asarray(seed_audio, np.float32)[
-        len(seed_audio) - len(seed.audio):], truth[: steps * hop]])
-    whole = generator.prepare_seed((sr, together), max_seconds=len(together) / sr + 1.0)
-    if len(whole.audio) != len(seed.audio) + steps * hop:
-        raise ValueError("the seed and continuation did not stay on the seed's steps")
-    n = len(whole.codes)
-    # features of seed and continuation alike; the limits are the seed's own
-    change = BeatChange(whole.audio, whole.log_mel, n, hop, fps, sr, beat,
-                        costs.beat_change_knee, limit_units=n_seed)
-    if not np.isfinite(change.limits[0]):
+    walk = walk_true_continuation(generator, seed_audio, truth, costs, beats)
+    if walk is None:
         return out
     # The prior hears the seed as the renderer's does (its codes encoded alone: the encoder
     # looks ahead, so the seed's last codes from `whole` would have heard the continuation),
     # then the continuation's codes.
-    lookahead = Lookahead(generator.step_prior, seed.codes, steering,
-                          steering.horizon(beat_steps))
-    never = np.full(n, -np.inf)  # no output history (see the module's docstring)
-    # jump targets: the seed's beats, with the room after them that the renderer leaves
-    room = len(seed.audio) - room_after_jump(grid, sr, hop)
-    played = n_seed
-    # the grid extrapolated past the seed's end as the renderer does
-    first = grid.index_at(len(seed.audio), tolerance=1e-3)
-    for index in range(first, first + beats):
-        now = int(round((grid.beats[0] + index * spacing) / hop))
-        if now + beat > n:
-            break
-        while played < now:
-            lookahead.play(whole.codes[played])
+    lookahead = Lookahead(generator.step_prior, walk.seed.codes, steering,
+                          steering.horizon(walk.beat_steps))
+    never = np.full(len(walk.whole.codes), -np.inf)  # no output history (module docstring)
+    chooser = generator.bundle.chooser
+    played = len(walk.seed.codes)
+    for step, (seq, scalars) in zip(walk.steps, walk_features(walk), strict=True):
+        while played < step.now:
+            lookahead.play(walk.whole.codes[played])
             played += 1
-        phase = [k for k in range(len(grid.beats))
-                 if grid.same_phase(k, index) and 0 <= grid.beats[k] <= room]
-        candidates = np.round(grid.beats[phase] / hop).astype(np.int64)
-        if len(candidates) < MIN_CANDIDATES:
-            continue
-        like_truth = change.ratio_to_beat(candidates, now)
-        if np.ptp(like_truth) == 0:
-            continue
-        answers = np.flatnonzero(like_truth <= like_truth.min() + 1e-9)
-        mismatch = join_mismatch(whole.log_mel, candidates * hop, now * hop, hop // fps)
-        cost = (costs.mismatch_per_db * mismatch
-                + costs.beat_change * change.cost(np.arange(now - beat, now), candidates))
-        model = lookahead.model_term(candidates, never, 0, codec.steps_per_second)
-        scores = {"chance": np.zeros(len(candidates)), "prior": model, "costs": -cost,
-                  "prior + costs": model - cost, "latest in seed": candidates.astype(float)}
+        model = lookahead.model_term(step.candidates, never, 0, codec.steps_per_second)
+        chosen = (steering.chooser_weight * chooser.log_choice(seq, scalars)
+                  if chooser is not None else np.full(len(step.candidates), np.nan))
+        scores = {"chance": np.zeros(len(step.candidates)), "prior": model,
+                  "prior + costs": model - step.cost, "chooser": chosen,
+                  "chooser + costs": chosen - step.cost, "costs": -step.cost,
+                  "latest in seed": step.candidates.astype(float)}
         for name, score in scores.items():
-            out[name].append(_top_share(score, answers))
+            if name.startswith("chooser") and chooser is None:
+                continue
+            out[name].append(_top_share(score, step.answers))
     return out
 
 

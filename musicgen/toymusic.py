@@ -80,13 +80,21 @@ def two_chords(seconds: float, sr: int, bpm: float = 120.0) -> np.ndarray:
     Every beat of a bar sounds alike; the harmony changes only at the bar lines, and to the
     farthest key, so a jump across it is the one change a listener would hear as a splice.
     """
+    return bar_chords(seconds, sr, (60, 66), bpm)
+
+
+def bar_chords(seconds: float, sr: int, roots: tuple[int, ...], bpm: float = 120.0) -> np.ndarray:
+    """A click and a major chord struck on every beat, the chord's root (MIDI) changing each
+    bar of 4 through `roots`: what comes after a bar's last beat is the next chord, which the
+    beat just heard does not tell and the order of the chords does."""
     out = np.zeros(int(seconds * sr), np.float32)
     beat = 60.0 / bpm
     for b in range(int(seconds / beat)):
         start = int(b * beat * sr)
         _place(out, 0.5 * click(sr, rng=np.random.default_rng(b)), start)
-        for note in ((60, 64, 67) if (b // 4) % 2 == 0 else (66, 70, 73)):
-            _place(out, 0.15 * harmonic_tone(midi_hz(note), beat, sr), start)
+        root = roots[(b // 4) % len(roots)]
+        for interval in MAJOR:
+            _place(out, 0.15 * harmonic_tone(midi_hz(root + interval), beat, sr), start)
     return out
 
 

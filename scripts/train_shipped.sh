@@ -2,11 +2,11 @@
 # Reproduce the shipped checkpoints (codec, prior-gru, prior-lstm) from the corpus, then
 # measure them and regenerate the model card's tables from what was measured.
 #
-#   scripts/train_shipped.sh                    # the real run: ~4.5 hours on 2 CPU cores
+#   scripts/train_shipped.sh                    # the real run: ~4.7 hours on 2 CPU cores
 #   RUNS=/big/disk scripts/train_shipped.sh     # where runs and mels go (default runs/)
 #
 # Resumable: re-running the same command continues where it stopped. A finished stage (its
-# musicgen.json written, its figures stored) is skipped; an interrupted `train` resumes from
+# musicgen.json written, its chooser.keras saved, its figures stored) is skipped; an interrupted `train` resumes from
 # its own --out (the epoch it reached is kept in <out>/_work); so stop and restart it freely.
 #
 # Environment (defaults are what shipped):
@@ -20,6 +20,7 @@
 #                  started from its first run (--init-prior); MORE_MINUTES=0 ships the first
 #                  run's priors
 #   CHECKPOINTS    where the models are copied (default checkpoints)
+#   CHOOSER_ARGS   extra `train-chooser` options (window counts, epochs, lengths)
 #   EVAL_ARGS      extra `evaluate` options for both priors; EVAL_GRU_ARGS for the GRU only
 #   CARD_DOCUMENTS documents whose generated tables are rewritten (default the card + README)
 set -euo pipefail
@@ -43,6 +44,7 @@ CHECKPOINTS="${CHECKPOINTS:-checkpoints}"
 EVAL_ARGS="${EVAL_ARGS:-}"
 EVAL_GRU_ARGS="${EVAL_GRU_ARGS---adapt-steps 20}"  # set but empty: none
 CARD_DOCUMENTS="${CARD_DOCUMENTS:-$CHECKPOINTS/README.md README.md}"
+CHOOSER_ARGS="${CHOOSER_ARGS:-}"
 MAX_FILE_BYTES=$((10 * 1000 * 1000))  # a Space without LFS takes files under 10 MB
 
 V2="$RUNS/v2"
@@ -51,10 +53,13 @@ MELS="$RUNS/mels"
 log() { echo "== train_shipped: $*"; }
 done_already() { [ -f "$1/musicgen.json" ]; }
 evaluated() {  # the prior's musicgen.json holds evaluate figures (with the chain table)
+    # measured with its beat chooser steering
     "$PYTHON" -c 'import json, sys
 m = json.load(open(sys.argv[1] + "/musicgen.json"))
-sys.exit(0 if "chain" in m.get("metrics", {}).get("evaluate", {}) else 1)' "$1"
+e = m.get("metrics", {}).get("evaluate", {})
+sys.exit(0 if "chain" in e and e.get("steered_by") == "beat chooser" else 1)' "$1"
 }
+has_chooser() { [ -f "$1/chooser.keras" ]; }
 
 # 1. The corpus (needs root or sudo; skipped when the manifest, or the given folder, exists).
 if [ ! -e "$DATA" ]; then
@@ -107,6 +112,16 @@ if [ "$MORE_MINUTES" != 0 ]; then
         fi
     done
 fi
+
+# 3c. Each prior's beat chooser (minutes): it steers the seed renderer (musicgen/chooser).
+for arch in gru lstm; do
+    if ! has_chooser "$FINAL/prior-$arch"; then
+        log "training the $arch beat chooser in $FINAL/prior-$arch"
+        # shellcheck disable=SC2086
+        "$PYTHON" -m musicgen train-chooser --checkpoint "$FINAL/prior-$arch" --data "$DATA" \
+            $CHOOSER_ARGS
+    fi
+done
 
 # 4. Measure both on the held-out tracks; the figures (chain table included) go into each
 #    prior's musicgen.json, where the model card is generated from.

@@ -90,3 +90,21 @@ def app_url(app_module, app_generators: dict):
         yield f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="session")
+def place_chooser():
+    """A beat chooser with set weights that scores a candidate only by where it sits in the
+    seed: place_chooser(1.0) takes the latest, place_chooser(-1.0) the earliest."""
+    from musicgen.chooser.model import BeatChooser, ChooserConfig, build_scorer
+
+    def make(sign: float) -> BeatChooser:
+        config = ChooserConfig(conv_filters=1, rnn_units=1, dense_units=1)
+        scorer = build_scorer(config)
+        weights = {name: [np.zeros_like(w) for w in scorer.get_layer(name).get_weights()]
+                   for name in ("conv", "rnn", "hidden", "score")}
+        weights["hidden"][0][1 + 1, 0] = 1.0  # after the rnn's one unit, the scalars: place
+        weights["score"][0][0, 0] = 500.0 * sign
+        return BeatChooser(config, weights)
+
+    return make

@@ -141,17 +141,43 @@ def test_next_beat_table_shows_each_priors_own_figures(copy: Path) -> None:
     """Each prior's row comes from its own evaluation (the GRU's may also hold the LSTM's,
     from --compare); a prior not yet measured names the command that measures it."""
     def figures(prior: float) -> dict:
-        return {"beats": 120, "chance": 0.25, "prior": prior, "costs": 0.6,
-                "prior + costs": 0.45, "latest in seed": 0.3}
+        return {"beats": 120, "chance": 0.25, "prior": prior, "chooser": 0.65, "costs": 0.6,
+                "prior + costs": 0.45, "chooser + costs": 0.66, "latest in seed": 0.3}
     _edit(copy / "prior-gru", lambda e: e.update(next_beat={
         "prior-gru": figures(0.351), "prior-lstm": figures(0.9)}))
     _edit(copy / "prior-lstm", lambda e: e.update(next_beat={"prior-lstm": figures(0.372)}))
     section = "<!-- generated: next-beat -->\n<!-- /generated -->"
     text = render_document(section, Shipped.read(copy))
-    assert "| prior | beats judged | chance | prior | costs | prior + costs | latest in seed |" \
-        in text
-    assert "| prior-gru | 120 | 25.0% | 35.1% | 60.0% | 45.0% | 30.0% |" in text
-    assert "| prior-lstm | 120 | 25.0% | 37.2% | 60.0% | 45.0% | 30.0% |" in text
+    assert ("| prior | beats judged | chance | prior | chooser | costs | prior + costs | "
+            "chooser + costs | latest in seed |") in text
+    assert "| prior-gru | 120 | 25.0% | 35.1% | 65.0% | 60.0% | 45.0% | 66.0% | 30.0% |" in text
+    assert "| prior-lstm | 120 | 25.0% | 37.2% | 65.0% | 60.0% | 45.0% | 66.0% | 30.0% |" in text
     _edit(copy / "prior-lstm", lambda e: e.pop("next_beat"))
     text = render_document(section, Shipped.read(copy))
     assert "Not measured for prior-lstm yet" in text and "--update-checkpoint" in text
+
+
+def test_chooser_table_shows_how_each_chooser_was_fitted(copy: Path) -> None:
+    """From each prior's `chooser` section (`train-chooser`); a prior without a chooser names
+    the command that trains one."""
+    def fitted(arch: str, top: float) -> dict:
+        return {"config": {"arch": arch}, "provenance": {"train_tracks": 100,
+                                                         "choosing_tracks": 12},
+                "metrics": {"decisions": 5000, "validation_decisions": 400,
+                            "validation_chance": 0.2, "validation_costs_top_share": 0.5,
+                            "validation_top_share": top}}
+    for arch, top in (("gru", 0.61), ("lstm", 0.58)):
+        meta = json.loads((copy / f"prior-{arch}" / "musicgen.json").read_text())
+        meta["chooser"] = fitted(arch, top)
+        (copy / f"prior-{arch}" / "musicgen.json").write_text(json.dumps(meta))
+    section = "<!-- generated: chooser -->\n<!-- /generated -->"
+    text = render_document(section, Shipped.read(copy))
+    assert "| prior-gru | GRU | 5000 (100 tracks) | 400 (12 tracks) | 20.0% | 50.0% | 61.0% |" \
+        in text
+    assert "| prior-lstm | LSTM | 5000 (100 tracks) | 400 (12 tracks) | 20.0% | 50.0% | 58.0% |" \
+        in text
+    meta = json.loads((copy / "prior-lstm" / "musicgen.json").read_text())
+    del meta["chooser"]
+    (copy / "prior-lstm" / "musicgen.json").write_text(json.dumps(meta))
+    text = render_document(section, Shipped.read(copy))
+    assert "prior-lstm has no beat chooser yet" in text and "train-chooser" in text

@@ -28,6 +28,19 @@ def test_train_then_generate(music_folder: Path, seed_wav: Path, tmp_path: Path,
         # the seed's last 3 s + 4 s new, rounded up to whole code steps (< 0.1 s)
         assert 7.0 <= info.duration <= 7.15
     assert "random seed 3" in capsys.readouterr().out
+    # the beat chooser, fitted on the same music, then steers the seed renderer
+    assert main(["train-chooser", "--checkpoint", str(out / "prior-gru"), "--data",
+                 str(music_folder), "--clips", "6", "--validation-clips", "2", "--epochs", "1",
+                 "--continuation-seconds", "4"]) == 0
+    assert "validation top choice right" in capsys.readouterr().out
+    generator = Generator.load(out / "prior-gru")
+    assert generator.bundle.chooser is not None
+    result = generator.generate(str(seed_wav), GenerateOptions(seconds=4, random_seed=3))
+    assert result.info["steered_by"] == "beat chooser"
+    assert main(["train-chooser", "--checkpoint", str(out / "prior-gru"), "--data",
+                 str(music_folder), "--seed-seconds", "20"]) == 2
+    err = capsys.readouterr().err
+    assert "no train track lasts 35 s" in err and str(music_folder) not in err
 
 
 def test_bad_seed_is_one_line_on_stderr(tiny_run: dict[str, Path], tmp_path: Path,

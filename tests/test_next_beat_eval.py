@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,6 +19,12 @@ from musicgen.toymusic import click_and_chords
 @pytest.fixture(scope="module")
 def generator(tiny_run: dict[str, Path]) -> Generator:
     return Generator.load(tiny_run["gru"])
+
+
+@pytest.fixture(scope="module")
+def latest(generator: Generator, place_chooser) -> Generator:
+    """The same prior with a beat chooser that always takes the seed's latest candidate."""
+    return Generator(dataclasses.replace(generator.bundle, chooser=place_chooser(1.0)))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +51,9 @@ def test_the_answer_is_found_by_the_audio_and_not_by_chance(
     credit = clip_choices(generator, seed, truth)
     beats = len(credit["chance"])
     assert beats == 16, beats
-    assert set(credit) == set(CHOOSERS) and all(len(v) == beats for v in credit.values())
+    assert set(credit) == set(CHOOSERS)
+    for name, values in credit.items():  # a checkpoint without a beat chooser: none of its
+        assert len(values) == (0 if name.startswith("chooser") else beats), name
     assert NEXT_BEAT_COLUMNS == CHOOSERS  # the card's columns, in this order
     assert credit["latest in seed"] == [float(k in (11, 12, 13, 14)) for k in range(16)], \
         credit["latest in seed"]
@@ -76,12 +85,23 @@ def test_the_prior_chooser_reads_the_model(generator: Generator,
     assert trained["prior"] != trained["chance"]
 
 
-def test_the_report_pools_the_beats_of_every_clip(generator: Generator,
+def test_the_chooser_column_reads_the_checkpoints_chooser(
+        latest: Generator, song: tuple[np.ndarray, np.ndarray]) -> None:
+    """A chooser that takes the latest candidate scores exactly as "latest in seed"; with the
+    costs added its choice is still its own (its weight dwarfs the costs)."""
+    seed, truth = song
+    credit = clip_choices(latest, seed, truth)
+    assert credit["chooser"] == credit["latest in seed"]
+    assert credit["chooser + costs"] == credit["latest in seed"]
+    assert credit["chooser"] != credit["costs"]
+
+
+def test_the_report_pools_the_beats_of_every_clip(latest: Generator,
                                                   song: tuple[np.ndarray, np.ndarray]) -> None:
     seed, truth = song
     clip = SimpleNamespace(seed=seed, truth=truth)
-    one = clip_choices(generator, seed, truth)
-    report = next_beat_report({"prior-gru": generator}, [clip, clip])["prior-gru"]
+    one = clip_choices(latest, seed, truth)
+    report = next_beat_report({"prior-gru": latest}, [clip, clip])["prior-gru"]
     assert report["beats"] == 2 * len(one["chance"])
     for chooser in CHOOSERS:
         assert report[chooser] == round(float(np.mean(one[chooser])), 3)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from musicgen import metrics
+from musicgen.checkpoint import load_prior
 from musicgen.generate import GenerateOptions, Generator
 from musicgen.render.beat_grid import analyse_beat
 from musicgen.render.steering import (
@@ -22,6 +23,8 @@ from musicgen.render.steering import (
 )
 from musicgen.render.units import place_units
 from musicgen.toymusic import click_and_chords
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module", params=["gru", "lstm"])
@@ -158,10 +161,15 @@ def test_the_costs_decide_when_to_jump_and_the_model_where() -> None:
     assert when_by_costs_where_by_model(prior - cost, cost, is_jump, 0.05)[3] > 0.99
 
 
-def test_every_random_seed_sounds_new(tiny_run: dict[str, Path]) -> None:
+@pytest.mark.parametrize("steered_by", ["beat chooser", "lookahead"])
+def test_every_random_seed_sounds_new(tiny_run: dict[str, Path], steered_by: str) -> None:
     """>= 95% of pairs of random seeds differ audibly (5 s on an 8 s seed), each output keeps
-    the tempo and pulse, and none loops more than the costs alone do."""
+    the tempo and pulse, and none loops more than the costs alone do: steered by the shipped
+    GRU's beat chooser (it reads the audio, not the codes, so it serves any codec) or, without
+    one, by the prior's lookahead."""
     generator = Generator.load(tiny_run["gru"])
+    chooser = (load_prior(ROOT / "checkpoints" / "prior-gru").chooser
+               if steered_by == "beat chooser" else None)
     sr = generator.sample_rate
     seed = generator.prepare_seed((sr, click_and_chords(8, sr, bpm=120, seed=5)))
     grid = analyse_beat(seed.audio, sr, generator.codec.features.hop_length)
@@ -170,7 +178,11 @@ def test_every_random_seed_sounds_new(tiny_run: dict[str, Path]) -> None:
 
     def outputs(prior) -> list[np.ndarray]:
         rendered = [place_units(prior, generator.codec, seed, steps, options,
-                                np.random.default_rng(r), grid=grid) for r in range(8)]
+                                np.random.default_rng(r), grid=grid,
+                                chooser=chooser if prior is not None else None)
+                    for r in range(8)]
+        assert {out.info["steered_by"] for out in rendered} == {
+            steered_by if prior is not None else "costs"}
         return [out.audio[out.join_sample:] for out in rendered]
 
     steered = outputs(generator.step_prior)

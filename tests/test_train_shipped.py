@@ -36,10 +36,13 @@ def test_train_shipped_tiny_then_resume(music_folder: Path, tmp_path: Path) -> N
         "EVAL_ARGS": "--seeds 1 --renders-per-seed 1 --seed-seconds 3 --new-seconds 3 "
                      "--no-baselines --chain-windows 1 --chain-seconds 6",
         "EVAL_GRU_ARGS": "",
+        "CHOOSER_ARGS": "--clips 8 --validation-clips 2 --epochs 1 --seed-seconds 8 "
+                        "--continuation-seconds 4",
     }
     first = _run(env)
     for stage in ("training the codec and the GRU prior", "training the LSTM prior",
                   "training the gru prior on", "training the lstm prior on",
+                  "training the gru beat chooser", "training the lstm beat chooser",
                   "evaluating prior-gru", "evaluating prior-lstm", "copied codec"):
         assert stage in first.stdout
     for arch in ("gru", "lstm"):
@@ -50,6 +53,7 @@ def test_train_shipped_tiny_then_resume(music_folder: Path, tmp_path: Path) -> N
         assert bundle.meta["metrics"]["prior_epochs"] == first_run + 1
         assert "codec round trip, quantized" in figures["chain"]["rows"]
         assert "synth" in figures["generation"]
+        assert bundle.chooser is not None and figures["steered_by"] == "beat chooser"
     codec_meta = json.loads((checkpoints / "codec" / "musicgen.json").read_text())
     assert codec_meta["metrics"]["codec_epochs"] >= 1
     text = card.read_text()

@@ -2,16 +2,17 @@
 
 A renderer turns a prepared seed into the output's samples: the seed's last
 `options.context_seconds` followed by `steps` code steps of new audio. It gets the prior (or
-None: choose without one, where the renderer can), the codec, the seed, the step count, the
-request's options and a random generator made from the request's random seed; it returns its
-audio as pieces in order (so that the page can play them as they come) and what happened.
+None: choose without one, where the renderer can) and the checkpoint's beat chooser (or None),
+the codec, the seed, the step count, the request's options and a random generator made from the
+request's random seed; it returns its audio as pieces in order (so that the page can play them
+as they come) and what happened.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from musicgen.codec import Codec
 from musicgen.options import GenerateOptions
 from musicgen.sampler import StepPrior
 from musicgen.seed import Seed
+
+if TYPE_CHECKING:
+    from musicgen.chooser.model import BeatChooser
 
 
 @dataclass
@@ -37,7 +41,8 @@ class Rendering:
 
 class Renderer(Protocol):
     def __call__(self, prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
-                 options: GenerateOptions, rng: np.random.Generator) -> Rendering: ...
+                 options: GenerateOptions, rng: np.random.Generator,
+                 chooser: BeatChooser | None = None) -> Rendering: ...
 
 
 def substream(rng: np.random.Generator, key: int) -> np.random.Generator:

@@ -52,7 +52,7 @@ class BeatChange:
         self._chroma = chroma.shape[1]
         self.limits = self._seed_limits(units if limit_units is None else limit_units)
 
-    def _window_means(self, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    def window_means(self, start: np.ndarray, length: np.ndarray) -> np.ndarray:
         """Mean features of units [start, start + length), one row per start."""
         return (self._sum[start + length] - self._sum[start]) / np.maximum(length, 1)[:, None]
 
@@ -63,6 +63,12 @@ class BeatChange:
         return (cosine_distance(after[..., :k], before[..., :k]),
                 np.abs(after[..., k:] - before[..., k:]).mean(-1))
 
+    def ratios(self, after: np.ndarray, before: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(chroma ratio, log-mel ratio) between rows of mean features (broadcasting): each
+        change over the seed's own 95th percentile of it."""
+        chroma, mel = self._changes(after, before)
+        return chroma / self.limits[0], mel / self.limits[1]
+
     def _seed_limits(self, units: int) -> tuple[float, float]:
         """95th percentiles of the seed's chroma and log-mel change between adjacent beats
         (every start, not only the grid's: the seed is short); inf when under three beats."""
@@ -71,8 +77,8 @@ class BeatChange:
         if len(start) < 3:
             return np.inf, np.inf
         length = np.full(len(start), b)
-        chroma, mel = self._changes(self._window_means(start, length),
-                                    self._window_means(start + b, length))
+        chroma, mel = self._changes(self.window_means(start, length),
+                                    self.window_means(start + b, length))
         return (max(float(np.percentile(chroma, PERCENTILE)), 1e-6),
                 max(float(np.percentile(mel, PERCENTILE)), 1e-6))
 
@@ -92,11 +98,14 @@ class BeatChange:
         """max(chroma ratio, log-mel ratio) between each candidate's beat and the beat of
         units [start, start + beat): no knee (how alike, not what a jump costs)."""
         start = min(max(int(start), 0), self.units - 1)
-        reference = self._window_means(np.array([start]),
+        reference = self.window_means(np.array([start]),
                                        np.array([min(self.beat, self.units - start)]))[0]
         return self._ratio(np.asarray(candidates, np.int64), reference)
 
     def _ratio(self, candidates: np.ndarray, reference: np.ndarray) -> np.ndarray:
-        length = np.minimum(candidates + self.beat, self.units) - candidates
-        chroma, mel = self._changes(self._window_means(candidates, length), reference)
-        return np.maximum(chroma / self.limits[0], mel / self.limits[1])
+        return np.maximum(*self.ratios(self.beat_means(candidates), reference))
+
+    def beat_means(self, starts: np.ndarray) -> np.ndarray:
+        """Mean features of the beat each start would play (clipped at the end)."""
+        starts = np.clip(np.asarray(starts, np.int64), 0, self.units - 1)
+        return self.window_means(starts, np.minimum(starts + self.beat, self.units) - starts)

@@ -132,6 +132,16 @@ class Steering:
     context_weight: float = 100.0
     replay_weight: float = 100.0
     replay_distance: float = 0.5
+    # The beat chooser's say (`musicgen.chooser`), nats of score per nat of its log-probability
+    # that the music goes to a candidate next; where a checkpoint has a chooser it is the
+    # model term in place of the lookahead above (which still steers seeds with no pulse).
+    # Dev seeds, GRU chooser (median jarring / loops / pulse x seed; the costs alone 0.103 /
+    # 0.243 / 1.037, the lookahead 0.134 / 0.162 / 1.018): weight 3 0.114 / 0.216 / 1.031;
+    # 10 0.096 / 0.243 / 1.057; 30 0.086 / 0.270 / 1.057. The stronger its say, the less the
+    # output jars and the more it replays (the music it learnt from repeats by the bar); a
+    # stronger overlap cost with it (8 for 4) did not buy the loops back: weight 30 0.110 /
+    # 0.284, weight 10 0.111 / 0.257.
+    chooser_weight: float = 10.0
 
     def horizon(self, beat_steps: float) -> int:
         """H, the lookahead's steps, for a beat of `beat_steps` steps."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from musicgen.options import GenerateOptions
 from musicgen.render.base import Rendering, substream
 from musicgen.sampler import StepPrior, generate_codes
 from musicgen.seed import Seed
+
+if TYPE_CHECKING:
+    from musicgen.chooser.model import BeatChooser
 from musicgen.vocoder import FastSTFT, frame_power, griffin_lim_blocks
 
 OVERLAP_STEPS = 8  # seed steps decoded with the new ones, so the decoder has context
@@ -28,8 +32,10 @@ MAX_GAIN = 16.0  # ... by at most +-24 dB: a longer rest stays a rest, noise is 
 
 
 def render_synth(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
-                 options: GenerateOptions, rng: np.random.Generator) -> Rendering:
-    """Sample `steps` new code steps after the seed's, then vocode them after its tail."""
+                 options: GenerateOptions, rng: np.random.Generator,
+                 chooser: BeatChooser | None = None) -> Rendering:
+    """Sample `steps` new code steps after the seed's, then vocode them after its tail (the
+    beat chooser picks among the seed's beats, so it has no part here)."""
     if prior is None:
         raise InputError("render='synth' samples its codes from a prior: it needs one")
     tic = time.perf_counter()

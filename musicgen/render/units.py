@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from musicgen.chooser.features import decision_features
 from musicgen.codec import Codec
 from musicgen.mixing import overlap_add
 from musicgen.options import GenerateOptions
@@ -39,6 +40,9 @@ from musicgen.render.steering import (
 )
 from musicgen.sampler import SamplingOptions, StepPrior
 from musicgen.seed import Seed
+
+if TYPE_CHECKING:
+    from musicgen.chooser.model import BeatChooser
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,10 @@ class _UnitSampler:
     def __init__(self, prior: StepPrior | None, seed: Seed, samples_per_step: int,
                  frames_per_step: int, grid: BeatGrid, costs: UnitCosts, sr: int,
                  options: SamplingOptions, rng: np.random.Generator,
-                 steering: Steering | None = None) -> None:
+                 steering: Steering | None = None, chooser: BeatChooser | None = None) -> None:
         self.prior, self.seed, self.hop = prior, seed, samples_per_step
+        # the beat chooser needs a pulse: seeds without one are steered by the lookahead
+        self.chooser = chooser if grid.mode != "free" else None
         self.steering = steering or Steering()
         self.fps = frames_per_step
         self.grid, self.costs, self.sr = grid, costs, sr
@@ -143,8 +149,9 @@ class _UnitSampler:
         self.horizon = st.horizon(beat_steps)
         self.lookahead: Lookahead | None = None
         self.played: list[int] = []  # every unit the output played, the seed's tail first
+        self.heard: list[int] = []  # the seed's units, then the output's (the chooser's input)
         self.beat_change: BeatChange | None = None
-        if costs.beat_change > 0:
+        if costs.beat_change > 0 or self.chooser is not None:
             beat = int(round(beat_steps)) if beat_steps > 0 else self.horizon
             self.beat_change = BeatChange(seed.audio, seed.log_mel, self.units, samples_per_step,
                                           frames_per_step, sr, beat, costs.beat_change_knee)
@@ -208,14 +215,16 @@ class _UnitSampler:
     def choose(self, decision: _Decision, position: int, run_steps: int) -> int:
         c, st = self.costs, self.steering
         units = np.array([self.unit_at(t) for t in decision.targets])
-        steered = self.lookahead is not None and st.prior_weight > 0 and len(units) > 1
+        mismatch = join_mismatch(self.seed.log_mel, decision.targets, position, self.mel_hop)
+        steered = len(units) > 1 and (
+            (self.chooser is not None and st.chooser_weight > 0)
+            or (self.chooser is None and self.lookahead is not None and st.prior_weight > 0))
         both = bool(decision.is_jump.any()) and not all(decision.is_jump)
         by_costs = steered and st.neutral_continue == "costs" and both
         prior_term = np.zeros(len(units))
         if steered:  # by_costs: playing on is drawn from the costs alone, only jumps scored
             scored = decision.is_jump if by_costs else np.ones(len(units), bool)
-            prior_term[scored] = self.lookahead.model_term(
-                units[scored], self.last_heard, self.step_index, self.steps_per_second)
+            prior_term[scored] = self._model_term(units[scored], mismatch[scored])
         if steered and st.neutral_continue in ("best", "mean") and both:
             # Playing on is the seed's own continuation, plausible by definition: its lookahead
             # is ~0, the best any candidate can get, so scoring it made the model play on
@@ -228,7 +237,6 @@ class _UnitSampler:
             prior_term[~decision.is_jump] = (
                 peak if st.neutral_continue == "best"
                 else peak + np.log(np.mean(np.exp(jumps - peak))))
-        mismatch = join_mismatch(self.seed.log_mel, decision.targets, position, self.mel_hop)
         ago = (self.step_index - self.last_heard[units]) / self.steps_per_second
         reused = c.reuse * np.exp(-ago / c.reuse_seconds)
         if st.recent_overlap > 0:  # replaying the next beat of what was just heard
@@ -278,12 +286,34 @@ class _UnitSampler:
             self.jumps_taken.add((here, int(units[pick])))
         return int(decision.targets[pick])
 
+    @property
+    def steered_by(self) -> str:
+        """What chose where the output jumps: "beat chooser", "lookahead" or "costs"."""
+        if self.chooser is not None and self.steering.chooser_weight > 0:
+            return "beat chooser"
+        if self.chooser is None and self.prior is not None and self.steering.prior_weight > 0:
+            return "lookahead"
+        return "costs"
+
+    def _model_term(self, units: np.ndarray, mismatch: np.ndarray) -> np.ndarray:
+        """The model's say per candidate (nats): the beat chooser's log-probability that the
+        music goes there next, or without one (or a pulse) the prior's lookahead."""
+        st = self.steering
+        if self.chooser is not None and self.beat_change is not None:
+            seq, scalars = decision_features(self.beat_change, np.asarray(self.heard), units,
+                                             mismatch, self.units)
+            return st.chooser_weight * self.chooser.log_choice(seq, scalars)
+        assert self.lookahead is not None
+        return self.lookahead.model_term(units, self.last_heard, self.step_index,
+                                         self.steps_per_second)
+
     def run(self, steps: int, tail_steps: int = 0) -> tuple[list[int], list[int], np.ndarray]:
         """Read positions and splice offsets (one per step), and the codes fed to the prior."""
         for i in range(min(tail_steps, self.units)):  # the tail was heard just before step 0
             self.last_heard[self.units - 1 - i] = -1 - i
         self.played = list(range(self.units - min(tail_steps, self.units), self.units))
-        if self.prior is not None:
+        self.heard = list(range(self.units))
+        if self.prior is not None and self.chooser is None:
             self.lookahead = Lookahead(self.prior, self.seed.codes, self.steering,
                                        self.horizon)
         position, run_steps = self.length, 0  # the seed's end: the first step must jump
@@ -303,6 +333,7 @@ class _UnitSampler:
             unit = self.unit_at(position)
             self.last_heard[unit] = t
             self.played.append(unit)
+            self.heard.append(unit)
             self.step_index = t + 1
             codes[t] = self.seed.codes[unit]
             if self.lookahead is not None:
@@ -313,9 +344,11 @@ class _UnitSampler:
 
 
 def render_seed(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
-                options: GenerateOptions, rng: np.random.Generator) -> Rendering:
-    """Continue `seed` for `steps` steps from its own units; prior=None scores costs alone."""
-    placed = place_units(prior, codec, seed, steps, options, rng)
+                options: GenerateOptions, rng: np.random.Generator,
+                chooser: BeatChooser | None = None) -> Rendering:
+    """Continue `seed` for `steps` steps from its own units; prior=None and chooser=None
+    score by the costs alone."""
+    placed = place_units(prior, codec, seed, steps, options, rng, chooser=chooser)
     return Rendering(iter([placed.audio]), placed.join_sample, placed.codes, placed.jumps,
                      placed.source_pairs, placed.info, {"sample_s": placed.sample_seconds})
 
@@ -323,7 +356,7 @@ def render_seed(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
 def place_units(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
                 options: GenerateOptions, rng: np.random.Generator,
                 costs: UnitCosts | None = None, steering: Steering | None = None,
-                grid: BeatGrid | None = None) -> SeedRender:
+                grid: BeatGrid | None = None, chooser: BeatChooser | None = None) -> SeedRender:
     """`render_seed` with the full record of where every piece of the seed went."""
     sampling = options.sampling
     sampling.validate()
@@ -333,7 +366,7 @@ def place_units(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
     tic = time.perf_counter()
     grid = grid or analyse_beat(seed.audio, sr, codec.features.hop_length)
     sampler = _UnitSampler(prior, seed, hop, codec.config.frames_per_step, grid, costs, sr,
-                           sampling, rng, steering)
+                           sampling, rng, steering, chooser)
     tail = min(len(seed.audio), int(round(options.context_seconds * sr)))
     starts, splices, codes = sampler.run(steps, tail_steps=tail // hop)
     sample_seconds = time.perf_counter() - tic
@@ -360,6 +393,7 @@ def place_units(prior: StepPrior | None, codec: Codec, seed: Seed, steps: int,
     info = {
         "beat_mode": grid.mode, "tempo_bpm": round(float(grid.tempo_bpm), 1),
         "beats_per_bar": grid.beats_per_bar, "jumps": len(jumps),
+        "steered_by": sampler.steered_by,
         "prior_agreement": round(sampler.agreed / sampler.decisions, 3)
         if sampler.decisions else None,
         "prior_variance_share": round(float(np.median(sampler.prior_shares)), 3)
