@@ -166,20 +166,26 @@ def next_beat_section(s: Shipped) -> str:
 def chooser_section(s: Shipped) -> str:
     """Each prior's beat chooser as `train-chooser` fitted it: how often its first choice was
     the beat the music played next, on windows of the choosing tracks (not the held-out)."""
-    rows = []
+    rows, missing = [], []
     for arch, meta in s.priors.items():
         chooser = meta.get("chooser")
         if chooser is None:
-            return (f"prior-{arch} has no beat chooser yet: `python -m musicgen train-chooser "
-                    f"--checkpoint checkpoints/prior-{arch} --data data/corpus/manifest.json`.\n")
-        m, p = chooser["metrics"], chooser["provenance"]
-        rows.append([f"prior-{arch}", chooser["config"]["arch"].upper(),
-                     f"{m['decisions']} ({p['train_tracks']} tracks)",
-                     f"{m['validation_decisions']} ({p['choosing_tracks']} tracks)",
-                     _share(m["validation_chance"]), _share(m["validation_costs_top_share"]),
-                     _share(m["validation_top_share"])])
+            missing.append(arch)
+            rows.append([f"prior-{arch}", "none", *[DASH] * 5])
+            continue
+        m, p = chooser.get("metrics", {}), chooser.get("provenance", {})
+        rows.append([f"prior-{arch}", str(chooser.get("config", {}).get("arch", DASH)).upper(),
+                     f"{m.get('decisions', DASH)} ({p.get('train_tracks', DASH)} tracks)",
+                     f"{m.get('validation_decisions', DASH)} "
+                     f"({p.get('choosing_tracks', DASH)} tracks)",
+                     _share(m.get("validation_chance")),
+                     _share(m.get("validation_costs_top_share")),
+                     _share(m.get("validation_top_share"))])
+    note = "".join(f"\nprior-{arch} has no beat chooser yet: `python -m musicgen train-chooser "
+                   f"--checkpoint checkpoints/prior-{arch} --data data/corpus/manifest.json`.\n"
+                   for arch in missing)
     return _table(["prior", "chooser", "decisions fitted", "decisions judged", "chance",
-                   "costs", "chooser"], rows)
+                   "costs", "chooser"], rows) + note
 
 
 def protocol_section(s: Shipped) -> str:

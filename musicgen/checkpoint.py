@@ -222,7 +222,12 @@ def _load_chooser(folder: Path, meta: dict[str, Any]) -> BeatChooser | None:
         config = from_dict(ChooserConfig, section["config"])
     except (KeyError, TypeError, ValueError, InputError) as error:
         raise CheckpointError(f"{folder / META_FILE} has a bad chooser config: {error}") from error
-    return BeatChooser.from_model(_load_keras(folder / CHOOSER_FILE), config)
+    scorer = _load_keras(folder / CHOOSER_FILE)
+    try:
+        return BeatChooser.from_model(scorer, config)
+    except ValueError as error:  # a missing layer, or weights of another size or arch
+        raise CheckpointError(f"{folder / CHOOSER_FILE} does not match its config: "
+                              f"{error}") from error
 
 
 def update_meta(folder: str | os.PathLike, section: str, values: dict[str, Any]) -> None:

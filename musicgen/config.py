@@ -216,10 +216,13 @@ class ChooserTraining:
     epochs: int = 12
     batch_size: int = 64
     learning_rate: float = 2e-3
-    max_candidates: int = 20  # the latest this many of a decision's (a 16-beat seed has <= 19)
+    # the latest this many of a decision's candidates (a decision whose answers all fall
+    # earlier is left out; with 8 s seeds that takes a beat grid above ~150 bpm)
+    max_candidates: int = 20
     seed_seconds: float = 8.0
     continuation_seconds: float = 15.0  # the walk judges its first 16 beats
-    heldout_fraction: float = 0.15  # the prior's default split into training/choosing tracks
+    # training/choosing split when the prior's JSON does not record its own
+    heldout_fraction: float = 0.15
     max_track_seconds: float = 150.0
     random_seed: int = 11
 
@@ -228,3 +231,8 @@ class ChooserTraining:
             raise InputError("clips, validation clips and epochs must be at least 1")
         if not (2.0 <= self.seed_seconds <= 30.0 and self.continuation_seconds >= 1.0):
             raise InputError("the seed must be 2-30 s and the continuation at least 1 s")
+        if self.max_candidates < 3 or self.batch_size < 1 or not self.learning_rate > 0:
+            raise InputError("max_candidates must be >= 3, batch_size >= 1 and the learning "
+                             "rate positive")
+        if not 0.0 < self.heldout_fraction < 0.9:
+            raise InputError("heldout_fraction must be in (0, 0.9)")

@@ -39,8 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from musicgen.chooser.train import walk_features
-from musicgen.chooser.walk import walk_true_continuation
+from musicgen.chooser.walk import walk_features, walk_true_continuation
 from musicgen.generate import Generator
 from musicgen.render.steering import Lookahead, Steering
 from musicgen.render.units import UnitCosts
@@ -77,7 +76,9 @@ def clip_choices(generator: Generator, seed_audio: np.ndarray, truth: np.ndarray
     never = np.full(len(walk.whole.codes), -np.inf)  # no output history (module docstring)
     chooser = generator.bundle.chooser
     played = len(walk.seed.codes)
-    for step, (seq, scalars) in zip(walk.steps, walk_features(walk), strict=True):
+    features = (walk_features(walk, chooser.config.lags) if chooser is not None
+                else [(None, None)] * len(walk.steps))
+    for step, (seq, scalars) in zip(walk.steps, features, strict=True):
         while played < step.now:
             lookahead.play(walk.whole.codes[played])
             played += 1

@@ -2,8 +2,8 @@
 # Reproduce the shipped checkpoints (codec, prior-gru, prior-lstm) from the corpus, then
 # measure them and regenerate the model card's tables from what was measured.
 #
-#   scripts/train_shipped.sh                    # the real run: ~4.7 hours on 2 CPU cores
-#   RUNS=/big/disk scripts/train_shipped.sh     # where runs and mels go (default runs/)
+#   scripts/train_shipped.sh                # the real run: ~4.7 hours on 2 CPU cores
+#   RUNS=/big/disk scripts/train_shipped.sh # where runs and mels go (default runs/)
 #
 # Resumable: re-running the same command continues where it stopped. A finished stage (its
 # musicgen.json written, its chooser.keras saved, its figures stored) is skipped; an interrupted `train` resumes from
@@ -59,7 +59,10 @@ m = json.load(open(sys.argv[1] + "/musicgen.json"))
 e = m.get("metrics", {}).get("evaluate", {})
 sys.exit(0 if "chain" in e and e.get("steered_by") == "beat chooser" else 1)' "$1"
 }
-has_chooser() { [ -f "$1/chooser.keras" ]; }
+has_chooser() {  # the file and its section of musicgen.json (a retrained prior drops it)
+    [ -f "$1/chooser.keras" ] && "$PYTHON" -c 'import json, sys
+sys.exit(0 if "chooser" in json.load(open(sys.argv[1] + "/musicgen.json")) else 1)' "$1"
+}
 
 # 1. The corpus (needs root or sudo; skipped when the manifest, or the given folder, exists).
 if [ ! -e "$DATA" ]; then

@@ -181,3 +181,4 @@ def test_chooser_table_shows_how_each_chooser_was_fitted(copy: Path) -> None:
     (copy / "prior-lstm" / "musicgen.json").write_text(json.dumps(meta))
     text = render_document(section, Shipped.read(copy))
     assert "prior-lstm has no beat chooser yet" in text and "train-chooser" in text
+    assert "| prior-gru | GRU | 5000 (100 tracks) |" in text  # the other row stays

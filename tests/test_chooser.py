@@ -3,6 +3,7 @@ seed renderer."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -72,6 +73,12 @@ def test_features_compare_candidates_with_the_beats_heard(generator: Generator) 
     assert (short[:, :-3, 6] == 0).all() and (short[:, -3:, 6] == 1).all()
     assert (short[:, :-3, :6] == 0).all()
     assert scalars[0, 1] > scalars[1, 1]  # the later candidate sits later in the seed
+    # heard up to a beat before the end: the seed's last beat is then a candidate whose beat
+    # before it is the last heard (the seed reached it from there), the other is not
+    earlier = np.arange(units - beat)
+    seq, _ = decision_features(change, earlier, candidates, np.zeros(2), units)
+    np.testing.assert_allclose(seq[0, -1, 2:4], 0.0, atol=1e-6)
+    assert seq[1, -1, 2:4].max() > 0.1
 
 
 def test_chooser_steers_where_the_renderer_jumps(generator: Generator, place_chooser) -> None:
@@ -134,6 +141,11 @@ def test_checkpoint_keeps_the_chooser(tiny_run: dict[str, Path], tmp_path: Path)
     scalars = np.random.default_rng(2).random((3, SCALAR_FEATURES))
     np.testing.assert_allclose(loaded.chooser.scores(seq, scalars),
                                BeatChooser.from_model(scorer, config).scores(seq, scalars))
+    meta = json.loads((folder / META_FILE).read_text())  # a GRU's weights, an LSTM's config
+    meta["chooser"]["config"]["arch"] = "lstm"
+    (folder / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="does not match its config"):
+        load_prior(folder)
     (folder / CHOOSER_FILE).unlink()
     with pytest.raises(CheckpointError, match="model file missing"):
         load_prior(folder)

@@ -10,11 +10,12 @@ candidate c and per history beat h_j (the j-th last beat heard, j = 1 .. lags):
     1 where h_j exists (a short seed has fewer beats)
 
 each change as (chroma, log-mel), over the seed's own 95th percentile of it (`BeatChange`),
-capped at `RATIO_CAP`; and per candidate the join's log-mel mismatch (dB / 10) and where c sits
-in the seed. Being ratios to the seed's own changes, the features mean the same on a calm and a
-busy seed, so a chooser trained on one corpus can judge music outside it. The last beats'
-changes carry the bar's repetition (a beat is often like the one a bar ago) and the seed's own
-order (the beat that followed a beat like this one); the recurrent layer learns which to trust.
+capped at `RATIO_CAP`; and three scalars per candidate: the join's log-mel mismatch (dB / 10),
+where c sits in the seed (0-1) and its beats before the seed's end (/ 16, capped). Being ratios
+to the seed's own changes, the features mean the same on a calm and a busy seed, so a chooser
+trained on one corpus can judge music outside it. The last beats' changes carry the bar's
+repetition (a beat is often like the one a bar ago) and the seed's own order (the beat that
+followed a beat like this one); the recurrent layer learns which to trust.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ LAGS = 12  # history beats compared (6 s at 120 bpm)
 SEQ_FEATURES = 7
 SCALAR_FEATURES = 3
 RATIO_CAP = 4.0  # changes this many times the seed's usual are all simply "unlike"
+# Beats from a candidate to the seed's end, /16, are capped here: training seeds are 8 s
+# (mostly under 24 beats), the app takes up to 30 s, and a dense layer extrapolates badly.
+BEATS_BEFORE_END_CAP = 1.5
 
 
 def history_beats(change: BeatChange, history: np.ndarray, lags: int) -> tuple[np.ndarray,
@@ -72,6 +76,6 @@ def decision_features(change: BeatChange, history: np.ndarray, candidates: np.nd
     seq = np.concatenate([seq, np.broadcast_to(exists[None, :, None].astype(float),
                                                (count, lags, 1))], -1)
     place = candidates / max(seed_units, 1)
-    beats_before_end = (seed_units - candidates) / beat / 16.0
+    beats_before_end = np.minimum((seed_units - candidates) / beat / 16.0, BEATS_BEFORE_END_CAP)
     scalars = np.stack([np.asarray(mismatch_db, float) / 10.0, place, beats_before_end], -1)
     return seq.astype(np.float32), scalars.astype(np.float32)

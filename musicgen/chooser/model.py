@@ -14,12 +14,15 @@ import numpy as np
 from keras import layers, ops
 
 from musicgen.chooser.features import LAGS, SCALAR_FEATURES, SEQ_FEATURES
+from musicgen.errors import InputError
 
 ARCHS = ("gru", "lstm")
 
 
 @dataclass(frozen=True)
 class ChooserConfig:
+    """The chooser's sizes; stored in the prior checkpoint's JSON beside `chooser.keras`."""
+
     arch: str = "gru"
     lags: int = LAGS
     conv_filters: int = 16
@@ -33,9 +36,9 @@ class ChooserConfig:
     def validate(self) -> None:
         if min(self.lags, self.conv_filters, self.kernel_size, self.rnn_units,
                self.dense_units) < 1:
-            raise ValueError("the chooser's sizes must be at least 1")
+            raise InputError("the chooser's sizes must be at least 1")
         if self.arch not in ARCHS:
-            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+            raise InputError(f"arch must be one of {ARCHS}, got {self.arch!r}")
 
 
 def build_scorer(config: ChooserConfig) -> keras.Model:
@@ -71,6 +74,7 @@ def soft_choice_loss(answers: keras.KerasTensor, logits: keras.KerasTensor) -> k
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function via tanh (no overflow warnings for large |x|)."""
     return 0.5 * (np.tanh(0.5 * x) + 1.0)
 
 
@@ -78,6 +82,14 @@ class BeatChooser:
     """The scorer's forward pass in numpy, for a decision's handful of candidates."""
 
     def __init__(self, config: ChooserConfig, weights: dict[str, list[np.ndarray]]) -> None:
+        """`weights`: each layer's Keras weights by name; their shapes must fit `config`."""
+        expected = {name: [w.shape for w in layer.get_weights()] for name, layer in
+                    ((n, build_scorer(config).get_layer(n))
+                     for n in ("conv", "rnn", "hidden", "score"))}
+        found = {name: [np.shape(w) for w in weights.get(name, [])] for name in expected}
+        if found != expected:
+            raise ValueError(f"the chooser's weights do not fit its config ({config.arch}, "
+                             f"{config.rnn_units} units): {found} against {expected}")
         self.config = config
         self.conv_kernel, self.conv_bias = weights["conv"]
         self.rnn_kernel, self.rnn_recurrent, self.rnn_bias = weights["rnn"]
@@ -86,6 +98,7 @@ class BeatChooser:
 
     @classmethod
     def from_model(cls, scorer: keras.Model, config: ChooserConfig) -> BeatChooser:
+        """The NumPy chooser of a Keras scorer (`build_scorer`'s layer names)."""
         return cls(config, {name: [np.asarray(w, np.float64) for w in
                                    scorer.get_layer(name).get_weights()]
                             for name in ("conv", "rnn", "hidden", "score")})

@@ -18,15 +18,14 @@ from typing import Any
 import keras
 import numpy as np
 
-from musicgen.chooser.features import LAGS, SCALAR_FEATURES, SEQ_FEATURES, decision_features
+from musicgen.chooser.features import LAGS, SCALAR_FEATURES, SEQ_FEATURES
 from musicgen.chooser.model import (
-    BeatChooser,
     ChooserConfig,
     build_scorer,
     build_training_model,
     soft_choice_loss,
 )
-from musicgen.chooser.walk import TrueWalk, walk_true_continuation
+from musicgen.chooser.walk import walk_features, walk_true_continuation
 from musicgen.config import ChooserTraining, to_dict
 from musicgen.errors import InputError
 from musicgen.generate import Generator
@@ -46,14 +45,6 @@ class Records:
 
     def __len__(self) -> int:
         return len(self.seq)
-
-
-def walk_features(walk: TrueWalk, lags: int = LAGS) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per judged beat, the chooser's (sequence, scalars): what was heard is the seed and the
-    true continuation up to the beat."""
-    n_seed = len(walk.seed.codes)
-    return [decision_features(walk.change, np.arange(step.now), step.candidates,
-                              step.mismatch_db, n_seed, lags) for step in walk.steps]
 
 
 def make_records(generator: Generator, clips: Sequence[Any], max_candidates: int,
@@ -137,7 +128,10 @@ def train_chooser(checkpoint: str | Path, sources: Sequence[str], training: Choo
     training.validate()
     generator = Generator.load(checkpoint)
     config = config or ChooserConfig(arch=generator.bundle.config.arch)
-    split = selection_split(sources, training.heldout_fraction)
+    # the prior's own split, so that the choosing tracks are the ones that chose its weights
+    fraction = generator.bundle.meta.get("provenance", {}).get("train", {}).get(
+        "heldout_fraction", training.heldout_fraction)
+    split = selection_split(sources, fraction)
     sr = generator.sample_rate
     records = {}
     for name, tracks, count, offset in (("train", split.train, training.clips, 0),
@@ -165,7 +159,3 @@ def train_chooser(checkpoint: str | Path, sources: Sequence[str], training: Choo
         f"{figures['validation_top_share']:.3f} (the costs "
         f"{figures['validation_costs_top_share']:.3f}, chance {figures['validation_chance']:.3f})")
     return figures
-
-
-__all__ = ["BeatChooser", "ChooserTraining", "Records", "fit_chooser", "make_records",
-           "top_share", "train_chooser", "walk_features"]

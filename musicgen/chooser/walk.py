@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from musicgen.chooser.features import LAGS, decision_features
 from musicgen.generate import Generator
 from musicgen.render.beat_change import BeatChange
 from musicgen.render.beat_grid import analyse_beat
@@ -35,6 +36,8 @@ class TrueStep:
 
 @dataclass
 class TrueWalk:
+    """A seed, its true continuation and the judged beats along it."""
+
     seed: Seed  # the seed alone, as the renderer has it
     whole: Seed  # seed and continuation prepared together
     change: BeatChange  # over `whole`, the limits the seed's own
@@ -94,3 +97,11 @@ def walk_true_continuation(generator: Generator, seed_audio: np.ndarray, truth: 
                                    np.flatnonzero(like_truth <= like_truth.min() + 1e-9),
                                    mismatch, cost))
     return walk
+
+
+def walk_features(walk: TrueWalk, lags: int = LAGS) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per judged beat, the chooser's (sequence, scalars): what was heard is the seed and the
+    true continuation up to the beat."""
+    n_seed = len(walk.seed.codes)
+    return [decision_features(walk.change, np.arange(step.now), step.candidates,
+                              step.mismatch_db, n_seed, lags) for step in walk.steps]

@@ -21,10 +21,10 @@ from musicgen.options import GenerateOptions
 from musicgen.render.base import Rendering, substream
 from musicgen.sampler import StepPrior, generate_codes
 from musicgen.seed import Seed
+from musicgen.vocoder import FastSTFT, frame_power, griffin_lim_blocks
 
 if TYPE_CHECKING:
     from musicgen.chooser.model import BeatChooser
-from musicgen.vocoder import FastSTFT, frame_power, griffin_lim_blocks
 
 OVERLAP_STEPS = 8  # seed steps decoded with the new ones, so the decoder has context
 LEVEL_SECONDS = 3.0  # loudness is held to the seed's over windows this long ...

@@ -301,7 +301,7 @@ class _UnitSampler:
         st = self.steering
         if self.chooser is not None and self.beat_change is not None:
             seq, scalars = decision_features(self.beat_change, np.asarray(self.heard), units,
-                                             mismatch, self.units)
+                                             mismatch, self.units, self.chooser.config.lags)
             return st.chooser_weight * self.chooser.log_choice(seq, scalars)
         assert self.lookahead is not None
         return self.lookahead.model_term(units, self.last_heard, self.step_index,
