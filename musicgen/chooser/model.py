@@ -73,6 +73,16 @@ def soft_choice_loss(answers: keras.KerasTensor, logits: keras.KerasTensor) -> k
     return -ops.sum(target * ops.log_softmax(logits, axis=1), axis=1)
 
 
+def _weight_shapes(config: ChooserConfig) -> dict[str, list[tuple[int, ...]]]:
+    """The shapes of `build_scorer(config)`'s weights, layer by layer (Keras' layouts)."""
+    f, u, d = config.conv_filters, config.rnn_units, config.dense_units
+    gates = 3 if config.arch == "gru" else 4
+    return {"conv": [(config.kernel_size, SEQ_FEATURES, f), (f,)],
+            "rnn": [(f, gates * u), (u, gates * u),
+                    (2, gates * u) if config.arch == "gru" else (gates * u,)],
+            "hidden": [(u + SCALAR_FEATURES, d), (d,)], "score": [(d, 1), (1,)]}
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """The logistic function via tanh (no overflow warnings for large |x|)."""
     return 0.5 * (np.tanh(0.5 * x) + 1.0)
@@ -83,9 +93,7 @@ class BeatChooser:
 
     def __init__(self, config: ChooserConfig, weights: dict[str, list[np.ndarray]]) -> None:
         """`weights`: each layer's Keras weights by name; their shapes must fit `config`."""
-        expected = {name: [w.shape for w in layer.get_weights()] for name, layer in
-                    ((n, build_scorer(config).get_layer(n))
-                     for n in ("conv", "rnn", "hidden", "score"))}
+        expected = _weight_shapes(config)
         found = {name: [np.shape(w) for w in weights.get(name, [])] for name in expected}
         if found != expected:
             raise ValueError(f"the chooser's weights do not fit its config ({config.arch}, "
