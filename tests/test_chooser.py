@@ -20,7 +20,7 @@ from musicgen.evaluate import SeedClip
 from musicgen.generate import GenerateOptions, Generator
 from musicgen.render.beat_change import BeatChange
 from musicgen.render.units import place_units
-from musicgen.toymusic import arpeggio, bar_chords, click_and_chords
+from musicgen.toymusic import arpeggio, bar_chords, click_and_chords, drifting_pad
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +94,20 @@ def test_chooser_steers_where_the_renderer_jumps(generator: Generator, place_cho
         landings[name] = np.array([src for _, src, _ in out.segments[1:]]) / len(seed.audio)
     assert np.median(landings["latest"]) > 0.6
     assert np.median(landings["earliest"]) < 0.4
+
+
+def test_a_seed_without_a_pulse_keeps_the_lookahead(generator: Generator, place_chooser) -> None:
+    """The chooser learnt on beats: a pulse-free seed is steered by the prior's lookahead, and
+    without a prior by the costs alone."""
+    sr = generator.sample_rate
+    seed = generator.prepare_seed((sr, drifting_pad(8, sr, seed=1)))
+    steps = int(np.ceil(4 * generator.codec.steps_per_second))
+    options = GenerateOptions(context_seconds=2.0)
+    for prior, expected in ((generator.step_prior, "lookahead"), (None, "costs")):
+        out = place_units(prior, generator.codec, seed, steps, options,
+                          np.random.default_rng(0), chooser=place_chooser(1.0))
+        assert out.info["beat_mode"] == "free"
+        assert out.info["steered_by"] == expected
 
 
 def _clips(sr: int, count: int, seed: int) -> list[SeedClip]:
