@@ -39,22 +39,13 @@ from typing import Any
 
 import numpy as np
 
-from musicgen.chooser.walk import walk_features, walk_true_continuation
+from musicgen.chooser.walk import first_choice_share, walk_features, walk_true_continuation
 from musicgen.generate import Generator
 from musicgen.render.steering import Lookahead, Steering
 from musicgen.render.units import UnitCosts
 
 CHOOSERS = ("chance", "prior", "chooser", "costs", "prior + costs", "chooser + costs",
             "latest in seed")
-
-
-def _top_share(score: np.ndarray, answers: np.ndarray) -> float:
-    """The share of the k best-scored candidates (ties: a draw among them) that are answers;
-    a score that is not a number counts as the worst."""
-    score = np.where(np.isnan(score), -np.inf, score)
-    top = np.flatnonzero(score >= score.max() - 1e-9) if np.isfinite(score.max()) else \
-        np.arange(len(score))
-    return float(np.isin(top, answers).sum()) / len(top)
 
 
 def clip_choices(generator: Generator, seed_audio: np.ndarray, truth: np.ndarray,
@@ -92,7 +83,7 @@ def clip_choices(generator: Generator, seed_audio: np.ndarray, truth: np.ndarray
         for name, score in scores.items():
             if name.startswith("chooser") and chooser is None:
                 continue
-            out[name].append(_top_share(score, step.answers))
+            out[name].append(first_choice_share(score, step.answers))
     return out
 
 

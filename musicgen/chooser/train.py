@@ -25,7 +25,7 @@ from musicgen.chooser.model import (
     build_training_model,
     soft_choice_loss,
 )
-from musicgen.chooser.walk import walk_features, walk_true_continuation
+from musicgen.chooser.walk import first_choice_share, walk_features, walk_true_continuation
 from musicgen.config import ChooserTraining, to_dict
 from musicgen.errors import InputError
 from musicgen.generate import Generator
@@ -78,11 +78,12 @@ def make_records(generator: Generator, clips: Sequence[Any], max_candidates: int
 
 
 def top_share(scores: np.ndarray, records: Records) -> float:
-    """The share of decisions whose top-scored candidate is an answer (ties share)."""
-    scores = np.where(records.mask > 0, scores, -np.inf)
-    top = scores >= scores.max(1, keepdims=True) - 1e-9
-    return float(np.mean((top * records.answers).sum(1) / top.sum(1))) if len(scores) else \
-        float("nan")
+    """The mean of `first_choice_share` over the decisions (padding left out)."""
+    if not len(scores):
+        return float("nan")
+    return float(np.mean([first_choice_share(s[m > 0], np.flatnonzero(a[m > 0]))
+                          for s, a, m in zip(scores, records.answers, records.mask,
+                                             strict=True)]))
 
 
 def fit_chooser(train: Records, validation: Records, config: ChooserConfig,

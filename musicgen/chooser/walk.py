@@ -45,6 +45,16 @@ class TrueWalk:
     steps: list[TrueStep] = field(default_factory=list)
 
 
+def first_choice_share(score: np.ndarray, answers: np.ndarray) -> float:
+    """How right a chooser's first choice is at one decision: the share of the k best-scored
+    candidates (ties: a draw among them) that are answers (indices into the candidates); a
+    score that is not a number counts as the worst."""
+    score = np.where(np.isnan(score), -np.inf, score)
+    top = np.flatnonzero(score >= score.max() - 1e-9) if np.isfinite(score.max()) else \
+        np.arange(len(score))
+    return float(np.isin(top, answers).sum()) / len(top)
+
+
 def walk_true_continuation(generator: Generator, seed_audio: np.ndarray, truth: np.ndarray,
                            costs: UnitCosts | None = None, beats: int = 16) -> TrueWalk | None:
     """The first `beats` judged beats after the seed; None when the seed has no usable pulse

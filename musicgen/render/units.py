@@ -148,8 +148,10 @@ class _UnitSampler:
         st = self.steering
         self.horizon = st.horizon(beat_steps)
         self.lookahead: Lookahead | None = None
-        self.played: list[int] = []  # every unit the output played, the seed's tail first
-        self.heard: list[int] = []  # the seed's units, then the output's (the chooser's input)
+        # every unit heard: the seed's, then the output's; the output opens with the seed's
+        # tail, heard[tail_start:] (what the beat change compares a jump with)
+        self.heard: list[int] = []
+        self.tail_start = 0
         self.beat_change: BeatChange | None = None
         if costs.beat_change > 0 or self.chooser is not None:
             beat = int(round(beat_steps)) if beat_steps > 0 else self.horizon
@@ -216,9 +218,7 @@ class _UnitSampler:
         c, st = self.costs, self.steering
         units = np.array([self.unit_at(t) for t in decision.targets])
         mismatch = join_mismatch(self.seed.log_mel, decision.targets, position, self.mel_hop)
-        steered = len(units) > 1 and (
-            (self.chooser is not None and st.chooser_weight > 0)
-            or (self.chooser is None and self.lookahead is not None and st.prior_weight > 0))
+        steered = len(units) > 1 and self.steered_by != "costs"
         both = bool(decision.is_jump.any()) and not all(decision.is_jump)
         by_costs = steered and st.neutral_continue == "costs" and both
         prior_term = np.zeros(len(units))
@@ -255,8 +255,9 @@ class _UnitSampler:
         # jumps, and longer runs replayed more (dev seeds, costs alone at 5: loops 0.297).
         when_cost = cost
         if self.beat_change is not None:
+            last_beat = self.heard[max(self.tail_start, len(self.heard) - self.beat_change.beat):]
             cost = cost + np.where(decision.is_jump, c.beat_change * self.beat_change.cost(
-                np.array(self.played[-self.beat_change.beat:]), units), 0.0)
+                np.array(last_beat), units), 0.0)
         score = prior_term - cost
         o = self.options
         margin = st.plausible_margin if steered else 0.0
@@ -300,8 +301,10 @@ class _UnitSampler:
         music goes there next, or without one (or a pulse) the prior's lookahead."""
         st = self.steering
         if self.chooser is not None and self.beat_change is not None:
-            seq, scalars = decision_features(self.beat_change, np.asarray(self.heard), units,
-                                             mismatch, self.units, self.chooser.config.lags)
+            lags = self.chooser.config.lags  # only the last `lags` beats are read
+            seq, scalars = decision_features(
+                self.beat_change, np.asarray(self.heard[-lags * self.beat_change.beat:]), units,
+                mismatch, self.units, lags)
             return st.chooser_weight * self.chooser.log_choice(seq, scalars)
         assert self.lookahead is not None
         return self.lookahead.model_term(units, self.last_heard, self.step_index,
@@ -311,8 +314,8 @@ class _UnitSampler:
         """Read positions and splice offsets (one per step), and the codes fed to the prior."""
         for i in range(min(tail_steps, self.units)):  # the tail was heard just before step 0
             self.last_heard[self.units - 1 - i] = -1 - i
-        self.played = list(range(self.units - min(tail_steps, self.units), self.units))
         self.heard = list(range(self.units))
+        self.tail_start = self.units - min(tail_steps, self.units)
         if self.prior is not None and self.chooser is None:
             self.lookahead = Lookahead(self.prior, self.seed.codes, self.steering,
                                        self.horizon)
@@ -332,7 +335,6 @@ class _UnitSampler:
             splices.append(splice)
             unit = self.unit_at(position)
             self.last_heard[unit] = t
-            self.played.append(unit)
             self.heard.append(unit)
             self.step_index = t + 1
             codes[t] = self.seed.codes[unit]
