@@ -308,13 +308,37 @@ def targets_section(s: Shipped) -> str:
     return _table(["target (held-out, T = 1)", *(f"prior-{a}" for a in s.priors)], rows)
 
 
+def _interval(pair: dict[str, float] | None) -> str:
+    return DASH if not pair else f"{pair['ratio']:.3f} [{pair['low']:.3f}, {pair['high']:.3f}]"
+
+
+def jarring_section(s: Shipped) -> str:
+    """The jarring targets' ratios as means with 90% intervals over the seeds
+    (`musicgen.intervals`): each prior's row, then the uniform choice (the costs alone) once."""
+    rows = []
+    for arch in s.priors:
+        generation = s.evaluation(arch).get("generation", {})
+        names = [("seed", f"prior-{arch}")] + ([(UNIFORM, "uniform choice")] if not rows else [])
+        for name, label in names:
+            row = generation.get(name, {})
+            if "jarring_mean" not in row:
+                return (f"Not measured for prior-{arch} yet: `python -m musicgen evaluate "
+                        f"--checkpoint checkpoints/prior-{arch} --data data/corpus/manifest.json "
+                        "--update-checkpoint`.\n")
+            rows.append([label, _num(row["jarring_mean"], 3),
+                         _interval(row.get("jarring_vs_uniform")),
+                         _interval(row.get("jarring_vs_true"))])
+    return _table(["seed renderer", "mean jarring", "÷ uniform's [90%]", "÷ true's [90%]"],
+                  rows)
+
+
 SECTIONS: dict[str, Callable[[Shipped], str]] = {
     "targets": targets_section,
     "models": models_section, "codec": codec_section, "chain": chain_section,
     "prior": prior_section, "generation-gru": generation_section("gru"),
     "generation-lstm": generation_section("lstm"), "renderers": renderers_section,
     "generation-protocol": protocol_section, "next-beat": next_beat_section,
-    "chooser": chooser_section,
+    "chooser": chooser_section, "jarring": jarring_section,
 }
 
 

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from musicgen.chooser.features import LAGS
 from musicgen.config import ARCHITECTURES, PRESETS, ChooserTraining
 from musicgen.corpus.debian import PACKAGES
 from musicgen.errors import CheckpointError, InputError
@@ -78,6 +79,8 @@ def _add_train_chooser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--continuation-seconds", type=float,
                    default=ChooserTraining.continuation_seconds,
                    help="each window's true continuation, followed beat by beat")
+    p.add_argument("--lags", type=int, default=LAGS,
+                   help="history beats the chooser compares each candidate with")
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
@@ -235,7 +238,7 @@ def _run_train_chooser(args: argparse.Namespace) -> None:
                                epochs=args.epochs, seed_seconds=args.seed_seconds,
                                continuation_seconds=args.continuation_seconds)
     training.validate()  # before loading anything
-    figures = train_chooser(args.checkpoint, args.data, training)
+    figures = train_chooser(args.checkpoint, args.data, training, lags=args.lags)
     print(json.dumps(figures))
 
 

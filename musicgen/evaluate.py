@@ -33,6 +33,7 @@ from musicgen.codec_eval import ChainConfig, chain_lines, chain_report
 from musicgen.data import MelCache, resolve_split
 from musicgen.errors import InputError
 from musicgen.generate import GenerateOptions, Generator
+from musicgen.intervals import add_jarring_intervals, jarring_interval_lines
 from musicgen.metrics import CLEAR_PULSE
 from musicgen.mixing import rms
 from musicgen.next_beat_eval import CHOOSERS, next_beat_report
@@ -238,6 +239,7 @@ def generation_report(generator: Generator, clips: Sequence[SeedClip],
         report[name] = {**_summarise(values), "clear_beat_seeds": clear}
         if name in seams and seams[name]:
             report[name]["seam_excess_p90_db"] = round(float(np.percentile(seams[name], 90)), 2)
+    add_jarring_intervals(report, rows, len(clips))
     return report
 
 
@@ -346,6 +348,8 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"steered by: {report.get('steered_by', 'lookahead')}; agree: share of decisions where "
           "the final choice is the model's favourite; prior var: the model term's share of the "
           "score's variance at decisions (medians)")
+    for line in jarring_interval_lines(report["generation"]):
+        print(line)
     if report.get("next_beat"):
         print(f"{'next beat (share right)':24s}{'beats':>8s}" + "".join(
             f"{name:>17s}" for name in CHOOSERS))

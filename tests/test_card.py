@@ -182,3 +182,25 @@ def test_chooser_table_shows_how_each_chooser_was_fitted(copy: Path) -> None:
     text = render_document(section, Shipped.read(copy))
     assert "prior-lstm has no beat chooser yet" in text and "train-chooser" in text
     assert "| prior-gru | GRU | 5000 (100 tracks) |" in text  # the other row stays
+
+
+def test_jarring_table_shows_means_with_intervals(copy: Path) -> None:
+    """Each prior's seed row, then the uniform choice once; a prior measured before the
+    intervals existed names the command that measures it."""
+    def pair(ratio: float) -> dict:
+        return {"ratio": ratio, "low": ratio - 0.1, "high": ratio + 0.2, "seeds": 20}
+    for arch, mean in (("gru", 0.121), ("lstm", 0.117)):
+        _edit(copy / f"prior-{arch}", lambda e, mean=mean: (
+            e["generation"]["seed"].update(jarring_mean=mean, jarring_vs_uniform=pair(1.1),
+                                           jarring_vs_true=pair(1.2)),
+            e["generation"]["seed, uniform prior"].update(jarring_mean=0.11,
+                                                          jarring_vs_true=pair(0.9))))
+    section = "<!-- generated: jarring -->\n<!-- /generated -->"
+    text = render_document(section, Shipped.read(copy))
+    assert "| seed renderer | mean jarring | ÷ uniform's [90%] | ÷ true's [90%] |" in text
+    assert "| prior-gru | 0.121 | 1.100 [1.000, 1.300] | 1.200 [1.100, 1.400] |" in text
+    assert "| prior-lstm | 0.117 | 1.100 [1.000, 1.300] | 1.200 [1.100, 1.400] |" in text
+    assert text.count("| uniform choice | 0.110 | – | 0.900 [0.800, 1.100] |") == 1
+    _edit(copy / "prior-lstm", lambda e: e["generation"]["seed"].pop("jarring_mean"))
+    text = render_document(section, Shipped.read(copy))
+    assert "Not measured for prior-lstm yet" in text and "--update-checkpoint" in text

@@ -31,10 +31,11 @@ def test_train_then_generate(music_folder: Path, seed_wav: Path, tmp_path: Path,
     # the beat chooser, fitted on the same music, then steers the seed renderer
     assert main(["train-chooser", "--checkpoint", str(out / "prior-gru"), "--data",
                  str(music_folder), "--clips", "6", "--validation-clips", "2", "--epochs", "1",
-                 "--continuation-seconds", "4"]) == 0
+                 "--continuation-seconds", "4", "--lags", "5"]) == 0
     assert "validation top choice right" in capsys.readouterr().out
     generator = Generator.load(out / "prior-gru")
     assert generator.bundle.chooser is not None
+    assert generator.bundle.chooser.config.lags == 5  # it compares the last 5 beats
     result = generator.generate(str(seed_wav), GenerateOptions(seconds=4, random_seed=3))
     assert result.info["steered_by"] == "beat chooser"
     assert main(["train-chooser", "--checkpoint", str(out / "prior-gru"), "--data",

@@ -120,15 +120,17 @@ def fit_chooser(train: Records, validation: Records, config: ChooserConfig,
 
 
 def train_chooser(checkpoint: str | Path, sources: Sequence[str], training: ChooserTraining,
-                  config: ChooserConfig | None = None, log: Log = print) -> dict[str, Any]:
-    """Fit a chooser on `sources` and save it into the prior checkpoint `checkpoint`."""
+                  config: ChooserConfig | None = None, log: Log = print,
+                  lags: int = LAGS) -> dict[str, Any]:
+    """Fit a chooser on `sources` and save it into the prior checkpoint `checkpoint`; without
+    a `config`, one of the prior's architecture comparing `lags` history beats."""
     from musicgen.checkpoint import save_chooser
     from musicgen.evaluate import EvaluationConfig, pick_seeds
     from musicgen.train import selection_split
 
     training.validate()
     generator = Generator.load(checkpoint)
-    config = config or ChooserConfig(arch=generator.bundle.config.arch)
+    config = config or ChooserConfig(arch=generator.bundle.config.arch, lags=lags)
     # the prior's own split, so that the choosing tracks are the ones that chose its weights
     fraction = generator.bundle.meta.get("provenance", {}).get("train", {}).get(
         "heldout_fraction", training.heldout_fraction)
