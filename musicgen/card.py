@@ -150,7 +150,8 @@ NEXT_BEAT_COLUMNS = ("chance", "prior", "chooser", "costs", "prior + costs", "ch
 
 
 def next_beat_section(s: Shipped) -> str:
-    """Each prior's own next-beat figures (`next_beat_eval`), chance and the costs beside."""
+    """Each prior's own next-beat figures (`next_beat_eval`), chance and the costs beside, and
+    how far the renderer's score (chooser + costs) leads the costs alone, with its interval."""
     rows = []
     for arch in s.priors:
         figures = s.evaluation(arch).get("next_beat", {}).get(f"prior-{arch}")
@@ -158,9 +159,13 @@ def next_beat_section(s: Shipped) -> str:
             return (f"Not measured for prior-{arch} yet: `python -m musicgen evaluate "
                     f"--checkpoint checkpoints/prior-{arch} --data data/corpus/manifest.json "
                     "--update-checkpoint`.\n")
+        lead = figures.get("over_costs", {}).get("chooser + costs")
         rows.append([f"prior-{arch}", str(figures["beats"]),
-                     *(_share(figures.get(chooser)) for chooser in NEXT_BEAT_COLUMNS)])
-    return _table(["prior", "beats judged", *NEXT_BEAT_COLUMNS], rows)
+                     *(_share(figures.get(chooser)) for chooser in NEXT_BEAT_COLUMNS),
+                     DASH if not lead else f"{100 * lead['difference']:+.1f} "
+                     f"[{100 * lead['low']:+.1f}, {100 * lead['high']:+.1f}]"])
+    return _table(["prior", "beats judged", *NEXT_BEAT_COLUMNS,
+                   "chooser + costs − costs, points [90%]"], rows)
 
 
 def chooser_section(s: Shipped) -> str:
@@ -308,28 +313,35 @@ def targets_section(s: Shipped) -> str:
     return _table(["target (held-out, T = 1)", *(f"prior-{a}" for a in s.priors)], rows)
 
 
+# (figure, reference) columns of the paired table (`musicgen.intervals.PAIRED_FIGURES`)
+PAIRED_COLUMNS = [("jarring_share", "uniform", "jarring ÷ uniform's"),
+                  ("jarring_share", "true", "jarring ÷ true's"),
+                  ("pulse_ratio", "uniform", "pulse ÷ uniform's"),
+                  ("loop_share", "uniform", "loops ÷ uniform's"),
+                  ("tempo_kept", "uniform", "tempo kept ÷ uniform's")]
+
+
 def _interval(pair: dict[str, float] | None) -> str:
     return DASH if not pair else f"{pair['ratio']:.3f} [{pair['low']:.3f}, {pair['high']:.3f}]"
 
 
-def jarring_section(s: Shipped) -> str:
-    """The jarring targets' ratios as means with 90% intervals over the seeds
-    (`musicgen.intervals`): each prior's row, then the uniform choice (the costs alone) once."""
+def paired_section(s: Shipped) -> str:
+    """The targets' ratios as means with 90% intervals over the seeds (`musicgen.intervals`):
+    each prior's seed row, then the uniform choice (the costs alone) once."""
     rows = []
     for arch in s.priors:
         generation = s.evaluation(arch).get("generation", {})
         names = [("seed", f"prior-{arch}")] + ([(UNIFORM, "uniform choice")] if not rows else [])
         for name, label in names:
-            row = generation.get(name, {})
-            if "jarring_mean" not in row:
+            paired = generation.get(name, {}).get("paired")
+            if paired is None:
                 return (f"Not measured for prior-{arch} yet: `python -m musicgen evaluate "
                         f"--checkpoint checkpoints/prior-{arch} --data data/corpus/manifest.json "
                         "--update-checkpoint`.\n")
-            rows.append([label, _num(row["jarring_mean"], 3),
-                         _interval(row.get("jarring_vs_uniform")),
-                         _interval(row.get("jarring_vs_true"))])
-    return _table(["seed renderer", "mean jarring", "÷ uniform's [90%]", "÷ true's [90%]"],
-                  rows)
+            rows.append([label, _num(paired["jarring_share"]["mean"], 3),
+                         *(_interval(paired.get(key, {}).get(reference))
+                           for key, reference, _ in PAIRED_COLUMNS)])
+    return _table(["seed renderer", "mean jarring", *(h for *_, h in PAIRED_COLUMNS)], rows)
 
 
 SECTIONS: dict[str, Callable[[Shipped], str]] = {
@@ -338,7 +350,7 @@ SECTIONS: dict[str, Callable[[Shipped], str]] = {
     "prior": prior_section, "generation-gru": generation_section("gru"),
     "generation-lstm": generation_section("lstm"), "renderers": renderers_section,
     "generation-protocol": protocol_section, "next-beat": next_beat_section,
-    "chooser": chooser_section, "jarring": jarring_section,
+    "chooser": chooser_section, "paired": paired_section,
 }
 
 

@@ -33,7 +33,7 @@ from musicgen.codec_eval import ChainConfig, chain_lines, chain_report
 from musicgen.data import MelCache, resolve_split
 from musicgen.errors import InputError
 from musicgen.generate import GenerateOptions, Generator
-from musicgen.intervals import add_jarring_intervals, jarring_interval_lines
+from musicgen.intervals import add_paired_ratios, paired_lines
 from musicgen.metrics import CLEAR_PULSE
 from musicgen.mixing import rms
 from musicgen.next_beat_eval import CHOOSERS, next_beat_report
@@ -239,7 +239,7 @@ def generation_report(generator: Generator, clips: Sequence[SeedClip],
         report[name] = {**_summarise(values), "clear_beat_seeds": clear}
         if name in seams and seams[name]:
             report[name]["seam_excess_p90_db"] = round(float(np.percentile(seams[name], 90)), 2)
-    add_jarring_intervals(report, rows, len(clips))
+    add_paired_ratios(report, rows, len(clips))
     return report
 
 
@@ -318,6 +318,12 @@ GENERATION_COLUMNS = [
 ]
 
 
+def _lead(pair: dict[str, float]) -> str:
+    """A difference of shares as signed percentage points with its interval."""
+    return (f"{100 * pair['difference']:+.1f} points [{100 * pair['low']:+.1f}, "
+            f"{100 * pair['high']:+.1f}]")
+
+
 def print_report(report: dict[str, Any]) -> None:
     print(f"checkpoint {report['checkpoint']} ({report['arch']}), "
           f"{report['heldout_tracks']} held-out tracks")
@@ -348,7 +354,7 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"steered by: {report.get('steered_by', 'lookahead')}; agree: share of decisions where "
           "the final choice is the model's favourite; prior var: the model term's share of the "
           "score's variance at decisions (medians)")
-    for line in jarring_interval_lines(report["generation"]):
+    for line in paired_lines(report["generation"]):
         print(line)
     if report.get("next_beat"):
         print(f"{'next beat (share right)':24s}{'beats':>8s}" + "".join(
@@ -360,3 +366,9 @@ def print_report(report: dict[str, Any]) -> None:
               "(same place in the bar) sounds most like the true next beat; each chooser's "
               "share of beats where its first choice was that one (chooser: the beat chooser "
               "that steers the seed renderer; prior: the code prior's lookahead)")
+        for name, row in report["next_beat"].items():
+            leads = [f"{chooser} {_lead(pair)}" for chooser, pair in
+                     row.get("over_costs", {}).items() if pair]
+            if leads:
+                print(f"{name}: over the costs, [90% interval over the seeds]: "
+                      + "; ".join(leads))

@@ -5,7 +5,7 @@ one set of seeds to another it swung by a quarter (issue 15), so a target such a
 most 1.15x the true continuation's" can be met or missed by the seeds drawn. Here two rows
 rendered on the same seeds are compared as the ratio of their means, with an interval from
 resampling the seeds (both rows together: the pairing cancels how hard each seed is).
-`evaluate` adds these for the jarring share of every seed-renderer row.
+`evaluate` adds these for every seed-renderer row and the figures its targets divide.
 """
 
 from __future__ import annotations
@@ -53,41 +53,70 @@ def paired_ratio(a: np.ndarray, b: np.ndarray, level: float = LEVEL, draws: int 
             "high": round(float(high), 3), "seeds": int(len(a))}
 
 
-# rows each seed-renderer row's mean jarring is compared with, on the same seeds
-JARRING_REFERENCES = {"uniform": "seed, uniform prior", "true": "true continuation"}
+def paired_difference(a: np.ndarray, b: np.ndarray, counts: np.ndarray, level: float = LEVEL,
+                      draws: int = DRAWS, random_seed: int = 0) -> dict[str, float] | None:
+    """(sum a - sum b) / sum counts: a pooled share's difference, from per-seed sums of credit
+    (`a`, `b`) over `counts` judged items per seed, with a percentile-bootstrap interval
+    (seeds resampled, the same draw for both); None with fewer than two seeds that count."""
+    a, b, counts = (np.asarray(x, float) for x in (a, b, counts))
+    keep = counts > 0
+    a, b, counts = a[keep], b[keep], counts[keep]
+    if len(a) < 2:
+        return None
+    rng = np.random.default_rng(random_seed)
+    picks = rng.integers(0, len(a), (draws, len(a)))
+    differences = (a[picks].sum(1) - b[picks].sum(1)) / counts[picks].sum(1)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(differences, [tail, 100 - tail])
+    return {"difference": round(float((a.sum() - b.sum()) / counts.sum()), 3),
+            "low": round(float(low), 3), "high": round(float(high), 3), "seeds": int(len(a))}
 
 
-def add_jarring_intervals(report: dict[str, dict[str, Any]],
-                          rows: dict[str, list[dict[str, float]]], seeds: int) -> None:
-    """Per seed-renderer row: its mean jarring share and, as `jarring_vs_<reference>`, the
-    ratio to each reference row's mean with a 90% interval over the seeds (`intervals`): the
-    medians alone cannot say whether a ratio near a target differs from it."""
-    means = {name: per_seed_means([r["jarring_share"] for r in values], seeds)
-             for name, values in rows.items() if len(values)}
-    for name, seed_means in means.items():
-        if not name.startswith("seed"):
-            continue
-        report[name]["jarring_mean"] = round(float(np.nanmean(seed_means)), 3) \
-            if np.isfinite(seed_means).any() else math.nan
-        for short, reference in JARRING_REFERENCES.items():
-            if reference != name and reference in means:
-                report[name][f"jarring_vs_{short}"] = paired_ratio(seed_means, means[reference])
+# The rows each seed-renderer row is compared with, and the figures compared (the targets'
+# ratios, issue 15): figure key -> (its name in tables, the references it is divided by).
+REFERENCES = {"uniform": "seed, uniform prior", "true": "true continuation"}
+PAIRED_FIGURES = {"jarring_share": ("jarring", ("uniform", "true")),
+                  "pulse_ratio": ("pulse", ("uniform",)),
+                  "loop_share": ("loops", ("uniform",)),
+                  "tempo_kept": ("tempo kept", ("uniform",))}
 
 
-def jarring_interval_lines(generation: dict[str, dict[str, Any]]) -> list[str]:
-    """The mean jarring share of each seed-renderer row and its ratios with intervals."""
+def add_paired_ratios(report: dict[str, dict[str, Any]],
+                      rows: dict[str, list[dict[str, float]]], seeds: int) -> None:
+    """Per seed-renderer row, `report[row]["paired"][figure]`: the figure's mean over the
+    renders and its ratio to each reference row's (`PAIRED_FIGURES`) with a 90% interval over
+    the seeds. The medians alone cannot say whether a ratio near a target differs from it."""
+    for key, (_, references) in PAIRED_FIGURES.items():
+        means = {name: per_seed_means([r[key] for r in values], seeds)
+                 for name, values in rows.items() if values}
+        for name, seed_means in means.items():
+            if not name.startswith("seed"):
+                continue
+            finite = np.isfinite(seed_means)
+            block: dict[str, Any] = {"mean": round(float(seed_means[finite].mean()), 3)
+                                     if finite.any() else math.nan}
+            for short in references:
+                reference = REFERENCES[short]
+                if reference != name and reference in means:
+                    block[short] = paired_ratio(seed_means, means[reference])
+            report[name].setdefault("paired", {})[key] = block
+
+
+def _interval(pair: dict[str, float] | None) -> str:
+    return "–" if not pair else f"{pair['ratio']:.3f} [{pair['low']:.3f}, {pair['high']:.3f}]"
+
+
+def paired_lines(generation: dict[str, dict[str, Any]]) -> list[str]:
+    """`add_paired_ratios`' figures as a table for the terminal."""
     lines = []
     for name, row in generation.items():
-        if "jarring_mean" not in row:
-            continue
-        cells = [f"{name:24s}mean {row['jarring_mean']:.3f}"]
-        for short in JARRING_REFERENCES:
-            pair = row.get(f"jarring_vs_{short}")
-            if pair:
-                cells.append(f"÷ {short} {pair['ratio']:.3f} [{pair['low']:.3f}, "
-                             f"{pair['high']:.3f}]")
-        lines.append("   ".join(cells))
+        for key, block in row.get("paired", {}).items():
+            label = PAIRED_FIGURES[key][0]
+            lines.append(f"{name:24s}{label:>11s}{block['mean']:>8.3f}" + "".join(
+                f"{_interval(block.get(short)):>26s}" for short in REFERENCES))
     if lines:
-        lines.append("jarring: mean share over every render, ÷ another row's mean on the same "
-                     "seeds, [90% interval from resampling the seeds]")
+        lines.insert(0, f"{'paired (means)':24s}{'figure':>11s}{'mean':>8s}" + "".join(
+            f"{'÷ ' + short + ' [90%]':>26s}" for short in REFERENCES))
+        lines.append("paired: mean over every render, ÷ another row's mean on the same seeds "
+                     "[90% interval from resampling the seeds]")
     return lines

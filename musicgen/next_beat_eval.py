@@ -41,11 +41,13 @@ import numpy as np
 
 from musicgen.chooser.walk import first_choice_share, walk_features, walk_true_continuation
 from musicgen.generate import Generator
+from musicgen.intervals import paired_difference
 from musicgen.render.steering import Lookahead, Steering
 from musicgen.render.units import UnitCosts
 
 CHOOSERS = ("chance", "prior", "chooser", "costs", "prior + costs", "chooser + costs",
             "latest in seed")
+OVER_COSTS = ("prior", "chooser", "prior + costs", "chooser + costs")  # the model terms
 
 
 def clip_choices(generator: Generator, seed_audio: np.ndarray, truth: np.ndarray,
@@ -89,18 +91,29 @@ def clip_choices(generator: Generator, seed_audio: np.ndarray, truth: np.ndarray
 
 def next_beat_report(generators: dict[str, Generator], clips: Sequence[Any],
                      steering: Steering | None = None) -> dict[str, dict[str, float]]:
-    """Per prior: the share of judged beats each chooser got right, and how many were judged.
+    """Per prior: the share of judged beats each chooser got right, how many were judged, and
+    (`over_costs`) each model term's difference from the costs' share with its interval.
 
     `clips`: objects with `.seed` and `.truth` audio at the generators' sample rate."""
     report = {}
     for name, generator in generators.items():
         credit: dict[str, list[float]] = {chooser: [] for chooser in CHOOSERS}
+        sums: dict[str, list[float]] = {chooser: [] for chooser in CHOOSERS}  # per clip
+        judged: list[int] = []  # beats judged per clip
         for clip in clips:
-            for chooser, values in clip_choices(generator, clip.seed, clip.truth,
-                                                steering).items():
+            choices = clip_choices(generator, clip.seed, clip.truth, steering)
+            judged.append(len(choices["chance"]))
+            for chooser, values in choices.items():
                 credit[chooser].extend(values)
+                sums[chooser].append(sum(values))
         beats = len(credit["chance"])
         report[name] = {"beats": beats, **{
             chooser: round(float(np.mean(values)), 3) if values else float("nan")
             for chooser, values in credit.items()}}
+        # each model term's lead over the costs alone (share of the judged beats), with a 90%
+        # interval over the seeds (`intervals`): is the model's say worth having?
+        report[name]["over_costs"] = {
+            chooser: paired_difference(np.array(sums[chooser]), np.array(sums["costs"]),
+                                       np.array(judged))
+            for chooser in OVER_COSTS if beats and len(credit[chooser]) == beats}
     return report

@@ -142,7 +142,9 @@ def test_next_beat_table_shows_each_priors_own_figures(copy: Path) -> None:
     from --compare); a prior not yet measured names the command that measures it."""
     def figures(prior: float) -> dict:
         return {"beats": 120, "chance": 0.25, "prior": prior, "chooser": 0.65, "costs": 0.6,
-                "prior + costs": 0.45, "chooser + costs": 0.66, "latest in seed": 0.3}
+                "prior + costs": 0.45, "chooser + costs": 0.66, "latest in seed": 0.3,
+                "over_costs": {"chooser + costs": {"difference": 0.06, "low": 0.021,
+                                                   "high": 0.094, "seeds": 20}}}
     _edit(copy / "prior-gru", lambda e: e.update(next_beat={
         "prior-gru": figures(0.351), "prior-lstm": figures(0.9)}))
     _edit(copy / "prior-lstm", lambda e: e.update(next_beat={"prior-lstm": figures(0.372)}))
@@ -150,7 +152,8 @@ def test_next_beat_table_shows_each_priors_own_figures(copy: Path) -> None:
     text = render_document(section, Shipped.read(copy))
     assert ("| prior | beats judged | chance | prior | chooser | costs | prior + costs | "
             "chooser + costs | latest in seed |") in text
-    assert "| prior-gru | 120 | 25.0% | 35.1% | 65.0% | 60.0% | 45.0% | 66.0% | 30.0% |" in text
+    assert ("| prior-gru | 120 | 25.0% | 35.1% | 65.0% | 60.0% | 45.0% | 66.0% | 30.0% | "
+            "+6.0 [+2.1, +9.4] |") in text
     assert "| prior-lstm | 120 | 25.0% | 37.2% | 65.0% | 60.0% | 45.0% | 66.0% | 30.0% |" in text
     _edit(copy / "prior-lstm", lambda e: e.pop("next_beat"))
     text = render_document(section, Shipped.read(copy))
@@ -184,23 +187,28 @@ def test_chooser_table_shows_how_each_chooser_was_fitted(copy: Path) -> None:
     assert "| prior-gru | GRU | 5000 (100 tracks) |" in text  # the other row stays
 
 
-def test_jarring_table_shows_means_with_intervals(copy: Path) -> None:
+def test_paired_table_shows_means_with_intervals(copy: Path) -> None:
     """Each prior's seed row, then the uniform choice once; a prior measured before the
     intervals existed names the command that measures it."""
     def pair(ratio: float) -> dict:
         return {"ratio": ratio, "low": ratio - 0.1, "high": ratio + 0.2, "seeds": 20}
+
+    def paired(mean: float, true: float, uniform: float | None) -> dict:
+        refs = {"uniform": pair(uniform)} if uniform else {}
+        return {"jarring_share": {"mean": mean, "true": pair(true), **refs},
+                **{key: {"mean": 1.0, **refs} for key in ("pulse_ratio", "loop_share")}}
     for arch, mean in (("gru", 0.121), ("lstm", 0.117)):
         _edit(copy / f"prior-{arch}", lambda e, mean=mean: (
-            e["generation"]["seed"].update(jarring_mean=mean, jarring_vs_uniform=pair(1.1),
-                                           jarring_vs_true=pair(1.2)),
-            e["generation"]["seed, uniform prior"].update(jarring_mean=0.11,
-                                                          jarring_vs_true=pair(0.9))))
-    section = "<!-- generated: jarring -->\n<!-- /generated -->"
+            e["generation"]["seed"].update(paired=paired(mean, 1.2, 1.1)),
+            e["generation"]["seed, uniform prior"].update(paired=paired(0.11, 0.9, None))))
+    section = "<!-- generated: paired -->\n<!-- /generated -->"
     text = render_document(section, Shipped.read(copy))
-    assert "| seed renderer | mean jarring | ÷ uniform's [90%] | ÷ true's [90%] |" in text
-    assert "| prior-gru | 0.121 | 1.100 [1.000, 1.300] | 1.200 [1.100, 1.400] |" in text
+    assert ("| seed renderer | mean jarring | jarring ÷ uniform's | jarring ÷ true's | "
+            "pulse ÷ uniform's | loops ÷ uniform's | tempo kept ÷ uniform's |") in text
+    assert ("| prior-gru | 0.121 | 1.100 [1.000, 1.300] | 1.200 [1.100, 1.400] | "
+            "1.100 [1.000, 1.300] | 1.100 [1.000, 1.300] | – |") in text
     assert "| prior-lstm | 0.117 | 1.100 [1.000, 1.300] | 1.200 [1.100, 1.400] |" in text
-    assert text.count("| uniform choice | 0.110 | – | 0.900 [0.800, 1.100] |") == 1
-    _edit(copy / "prior-lstm", lambda e: e["generation"]["seed"].pop("jarring_mean"))
+    assert text.count("| uniform choice | 0.110 | – | 0.900 [0.800, 1.100] | – | – | – |") == 1
+    _edit(copy / "prior-lstm", lambda e: e["generation"]["seed"].pop("paired"))
     text = render_document(section, Shipped.read(copy))
     assert "Not measured for prior-lstm yet" in text and "--update-checkpoint" in text

@@ -58,13 +58,15 @@ def test_evaluate_reports_codec_prior_baselines_and_both_renderers(
     for name in ("synth", "seed", lstm_row, "seed, uniform prior"):
         assert generation[name]["renders"] == 4, name
     assert generation["true continuation"]["renders"] == 2
-    # each seed-renderer row's mean jarring, against the uniform choice and the truth on the
-    # same seeds (tests/test_intervals.py checks the intervals themselves)
+    # each seed-renderer row's means, against the uniform choice and the truth on the same
+    # seeds (tests/test_intervals.py checks the intervals themselves)
     for name in ("seed", lstm_row):
-        assert 0.0 <= generation[name]["jarring_mean"] <= 1.0
-        assert {"jarring_vs_uniform", "jarring_vs_true"} <= set(generation[name])
-    assert "jarring_vs_true" in generation["seed, uniform prior"]
-    assert "jarring_mean" not in generation["synth"]
+        paired = generation[name]["paired"]
+        assert set(paired) == {"jarring_share", "pulse_ratio", "loop_share", "tempo_kept"}
+        assert 0.0 <= paired["jarring_share"]["mean"] <= 1.0
+        assert {"uniform", "true"} <= set(paired["jarring_share"])
+    assert "true" in generation["seed, uniform prior"]["paired"]["jarring_share"]
+    assert "paired" not in generation["synth"]
     for name in ("synth", "seed", "true continuation"):  # the toy music has a clear beat
         assert generation[name]["clear_beat_seeds"] == 2, name  # seeds, not renders
     seed_rows = [s for render, s, use_prior in used if render == "seed" and not use_prior]
@@ -74,7 +76,7 @@ def test_evaluate_reports_codec_prior_baselines_and_both_renderers(
     next_beat = report["next_beat"]
     assert set(next_beat) == {tiny_run["gru"].name, tiny_run["lstm"].name}
     for row in next_beat.values():
-        assert set(row) == {"beats", *CHOOSERS} and row["beats"] >= 0
+        assert set(row) == {"beats", "over_costs", *CHOOSERS} and row["beats"] >= 0
 
 
 def test_evaluate_cli_writes_json(tiny_run: dict[str, Path], music_folder: Path, tmp_path: Path,
@@ -88,7 +90,7 @@ def test_evaluate_cli_writes_json(tiny_run: dict[str, Path], music_folder: Path,
     assert "codec: RMSE" in printed and "seed, uniform prior" in printed
     assert "next beat (share right)" in printed
     assert "1 held-out seeds x 1 renders each" in printed
-    assert "jarring: mean share over every render" in printed
+    assert "paired: mean over every render" in printed
     report = json.loads(out.read_text())
     assert report["arch"] == "lstm" and report["generation"]["seed"]["renders"] == 1
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from musicgen.intervals import (
-    add_jarring_intervals,
-    jarring_interval_lines,
+    add_paired_ratios,
+    paired_difference,
+    paired_lines,
     paired_ratio,
     per_seed_means,
 )
@@ -50,21 +51,43 @@ def test_same_rows_and_too_little_data() -> None:
 
 
 def test_every_seed_renderer_row_is_compared_with_uniform_and_truth() -> None:
-    def shares(values: list[float]) -> list[dict[str, float]]:
-        return [{"jarring_share": v, "loop_share": 0.0} for v in values]
-    rows = {"synth": shares([0.5, 0.5, 0.5, 0.5]),  # two seeds x two renders
-            "seed": shares([0.2, 0.4, 0.1, 0.1]),
-            "seed, uniform prior": shares([0.2, 0.2, 0.2, 0.2]),
-            "true continuation": shares([0.1, 0.2])}  # once per seed
+    def figures(jarring: list[float], pulse: float = 1.0) -> list[dict[str, float]]:
+        return [{"jarring_share": v, "pulse_ratio": pulse, "loop_share": 0.1,
+                 "tempo_kept": math.nan} for v in jarring]
+    rows = {"synth": figures([0.5, 0.5, 0.5, 0.5]),  # two seeds x two renders
+            "seed": figures([0.2, 0.4, 0.1, 0.1], pulse=0.9),
+            "seed, uniform prior": figures([0.2, 0.2, 0.2, 0.2]),
+            "true continuation": figures([0.1, 0.2])}  # once per seed
     report: dict[str, dict] = {name: {} for name in rows}
-    add_jarring_intervals(report, rows, seeds=2)
-    assert report["seed"]["jarring_mean"] == pytest.approx(0.2)
-    assert report["seed"]["jarring_vs_uniform"]["ratio"] == pytest.approx(1.0)
-    assert report["seed"]["jarring_vs_true"]["ratio"] == pytest.approx(0.2 / 0.15, abs=1e-3)
-    assert report["seed, uniform prior"]["jarring_vs_true"]["ratio"] == pytest.approx(
-        0.2 / 0.15, abs=1e-3)
-    assert "jarring_vs_uniform" not in report["seed, uniform prior"]
+    add_paired_ratios(report, rows, seeds=2)
+    jarring = report["seed"]["paired"]["jarring_share"]
+    assert jarring["mean"] == pytest.approx(0.2)
+    assert jarring["uniform"]["ratio"] == pytest.approx(1.0)
+    assert jarring["true"]["ratio"] == pytest.approx(0.2 / 0.15, abs=1e-3)
+    assert report["seed"]["paired"]["pulse_ratio"]["uniform"]["ratio"] == pytest.approx(0.9)
+    assert "true" not in report["seed"]["paired"]["pulse_ratio"]  # only what targets divide
+    assert report["seed"]["paired"]["tempo_kept"]["uniform"] is None  # no clear beat
+    uniform = report["seed, uniform prior"]["paired"]["jarring_share"]
+    assert uniform["true"]["ratio"] == pytest.approx(0.2 / 0.15, abs=1e-3)
+    assert "uniform" not in uniform
     assert report["synth"] == {} and report["true continuation"] == {}
-    lines = jarring_interval_lines(report)
-    assert lines[0].startswith("seed ") and "÷ uniform 1.000 [0.500, 1.500]" in lines[0]
-    assert "÷ true 1.333" in lines[0] and len(lines) == 3  # seed, uniform, the legend
+    lines = paired_lines(report)
+    assert lines[1].startswith("seed ") and "jarring" in lines[1]
+    assert "1.000 [0.500, 1.500]" in lines[1] and "1.333 [0.500, 3.000]" in lines[1]
+    assert len(lines) == 2 + 4 + 4  # header, the two rows' four figures, the legend
+
+
+def test_a_pooled_share_difference_weighs_seeds_by_their_count() -> None:
+    """Credits summed per seed: 8 of 10 against 5 of 10, then 0 of 2 against 2 of 2, is
+    (8 - 7) / 12 pooled (an average of the seeds' own differences would say -0.35)."""
+    pair = paired_difference(np.array([8.0, 0.0]), np.array([5.0, 2.0]), np.array([10, 2]))
+    assert pair is not None and pair["difference"] == pytest.approx(1 / 12, abs=1e-3)
+    assert pair["low"] <= pair["difference"] <= pair["high"] and pair["seeds"] == 2
+    # a lead on every seed gives an interval above zero; seeds with nothing judged drop out
+    rng = np.random.default_rng(2)
+    counts = rng.integers(5, 15, 20).astype(float)
+    costs = np.round(0.5 * counts)
+    model = costs + np.round(0.1 * counts) + 1
+    lead = paired_difference(np.append(model, 0), np.append(costs, 0), np.append(counts, 0))
+    assert lead is not None and lead["seeds"] == 20 and lead["low"] > 0
+    assert paired_difference(np.array([1.0]), np.array([0.0]), np.array([3])) is None

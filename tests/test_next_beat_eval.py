@@ -11,7 +11,7 @@ import pytest
 
 from musicgen.card import NEXT_BEAT_COLUMNS
 from musicgen.generate import Generator
-from musicgen.next_beat_eval import CHOOSERS, clip_choices, next_beat_report
+from musicgen.next_beat_eval import CHOOSERS, OVER_COSTS, clip_choices, next_beat_report
 from musicgen.render.steering import Steering
 from musicgen.toymusic import click_and_chords
 
@@ -105,6 +105,12 @@ def test_the_report_pools_the_beats_of_every_clip(latest: Generator,
     assert report["beats"] == 2 * len(one["chance"])
     for chooser in CHOOSERS:
         assert report[chooser] == round(float(np.mean(one[chooser])), 3)
+    # each model term's lead over the costs; two copies of one clip leave no spread
+    assert set(report["over_costs"]) == set(OVER_COSTS)
+    lead = report["over_costs"]["chooser"]
+    assert lead["difference"] == pytest.approx(np.mean(one["chooser"]) - np.mean(one["costs"]),
+                                               abs=1e-3)
+    assert lead["low"] == lead["high"] == lead["difference"] and lead["seeds"] == 2
 
 
 def test_a_seed_without_a_pulse_is_not_judged(generator: Generator) -> None:
