@@ -331,7 +331,8 @@ def paired_section(s: Shipped) -> str:
     rows = []
     for arch in s.priors:
         generation = s.evaluation(arch).get("generation", {})
-        names = [("seed", f"prior-{arch}")] + ([(UNIFORM, "uniform choice")] if not rows else [])
+        names = [("seed", f"prior-{arch}")] + ([(UNIFORM, "uniform choice")]
+                                                if arch == next(iter(s.priors)) else [])
         for name, label in names:
             paired = generation.get(name, {}).get("paired")
             if paired is None:
@@ -341,6 +342,7 @@ def paired_section(s: Shipped) -> str:
             rows.append([label, _num(paired["jarring_share"]["mean"], 3),
                          *(_interval(paired.get(key, {}).get(reference))
                            for key, reference, _ in PAIRED_COLUMNS)])
+    rows.sort(key=lambda row: row[0] == "uniform choice")  # the priors first
     return _table(["seed renderer", "mean jarring", *(h for *_, h in PAIRED_COLUMNS)], rows)
 
 

@@ -348,8 +348,11 @@ def _verbose_logs() -> None:
     """Undo musicgen/__init__.py's quieting (TensorFlow is not imported yet at this point)."""
     import logging
 
+    from musicgen import quiet
+
     if "tensorflow" not in sys.modules:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        quiet.uninstall()
     logging.getLogger("tensorflow").setLevel(logging.INFO)
 
 

@@ -370,5 +370,5 @@ def print_report(report: dict[str, Any]) -> None:
             leads = [f"{chooser} {_lead(pair)}" for chooser, pair in
                      row.get("over_costs", {}).items() if pair]
             if leads:
-                print(f"{name}: over the costs, [90% interval over the seeds]: "
+                print(f"{name} over the costs [90% interval over the seeds]: "
                       + "; ".join(leads))

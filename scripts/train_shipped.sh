@@ -22,6 +22,7 @@
 #   CHECKPOINTS    where the models are copied (default checkpoints)
 #   CHOOSER_ARGS   extra `train-chooser` options (window counts, epochs, lengths)
 #   EVAL_ARGS      extra `evaluate` options for both priors; EVAL_GRU_ARGS for the GRU only
+#                  (whose table also gets the LSTM's rows: --compare, as shipped)
 #   CARD_DOCUMENTS documents whose generated tables are rewritten (default the card + README)
 set -euo pipefail
 
@@ -42,7 +43,7 @@ MORE_LR="${MORE_LR:-1e-3}"
 MORE_EPOCHS="${MORE_EPOCHS:-200}"
 CHECKPOINTS="${CHECKPOINTS:-checkpoints}"
 EVAL_ARGS="${EVAL_ARGS:-}"
-EVAL_GRU_ARGS="${EVAL_GRU_ARGS---adapt-steps 20}"  # set but empty: none
+EVAL_GRU_ARGS="${EVAL_GRU_ARGS:-}"
 CARD_DOCUMENTS="${CARD_DOCUMENTS:-$CHECKPOINTS/README.md README.md}"
 CHOOSER_ARGS="${CHOOSER_ARGS:-}"
 MAX_FILE_BYTES=$((10 * 1000 * 1000))  # a Space without LFS takes files under 10 MB
@@ -131,7 +132,9 @@ done
 for arch in gru lstm; do
     if ! evaluated "$FINAL/prior-$arch"; then
         extra="$EVAL_ARGS"
-        if [ "$arch" = gru ]; then extra="$EVAL_GRU_ARGS $EVAL_ARGS"; fi
+        if [ "$arch" = gru ]; then
+            extra="--compare $FINAL/prior-lstm $EVAL_GRU_ARGS $EVAL_ARGS"
+        fi
         log "evaluating prior-$arch"
         # shellcheck disable=SC2086  # the extra options are meant to split into words
         "$PYTHON" -m musicgen evaluate --checkpoint "$FINAL/prior-$arch" --data "$DATA" \
