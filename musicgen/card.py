@@ -18,6 +18,7 @@ from typing import Any
 from musicgen.checkpoint import read_meta
 from musicgen.codec_eval import CHAIN_COLUMNS
 from musicgen.errors import InputError
+from musicgen.intervals import format_lead, format_ratio
 
 MARKER = re.compile(r"(<!-- generated: ([a-z0-9-]+) -->\n)(.*?)(<!-- /generated -->)", re.S)
 DASH = "–"
@@ -162,8 +163,7 @@ def next_beat_section(s: Shipped) -> str:
         lead = figures.get("over_costs", {}).get("chooser + costs")
         rows.append([f"prior-{arch}", str(figures["beats"]),
                      *(_share(figures.get(chooser)) for chooser in NEXT_BEAT_COLUMNS),
-                     DASH if not lead else f"{100 * lead['difference']:+.1f} "
-                     f"[{100 * lead['low']:+.1f}, {100 * lead['high']:+.1f}]"])
+                     format_lead(lead)])
     return _table(["prior", "beats judged", *NEXT_BEAT_COLUMNS,
                    "chooser + costs − costs, points [90%]"], rows)
 
@@ -321,10 +321,6 @@ PAIRED_COLUMNS = [("jarring_share", "uniform", "jarring ÷ uniform's"),
                   ("tempo_kept", "uniform", "tempo kept ÷ uniform's")]
 
 
-def _interval(pair: dict[str, float] | None) -> str:
-    return DASH if not pair else f"{pair['ratio']:.3f} [{pair['low']:.3f}, {pair['high']:.3f}]"
-
-
 def paired_section(s: Shipped) -> str:
     """The targets' ratios as means with 90% intervals over the seeds (`musicgen.intervals`):
     each prior's seed row, then the uniform choice (the costs alone) once."""
@@ -340,7 +336,7 @@ def paired_section(s: Shipped) -> str:
                         f"--checkpoint checkpoints/prior-{arch} --data data/corpus/manifest.json "
                         "--update-checkpoint`.\n")
             rows.append([label, _num(paired["jarring_share"]["mean"], 3),
-                         *(_interval(paired.get(key, {}).get(reference))
+                         *(format_ratio(paired.get(key, {}).get(reference))
                            for key, reference, _ in PAIRED_COLUMNS)])
     rows.sort(key=lambda row: row[0] == "uniform choice")  # the priors first
     return _table(["seed renderer", "mean jarring", *(h for *_, h in PAIRED_COLUMNS)], rows)

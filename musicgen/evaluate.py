@@ -33,7 +33,7 @@ from musicgen.codec_eval import ChainConfig, chain_lines, chain_report
 from musicgen.data import MelCache, resolve_split
 from musicgen.errors import InputError
 from musicgen.generate import GenerateOptions, Generator
-from musicgen.intervals import add_paired_ratios, paired_lines
+from musicgen.intervals import add_paired_ratios, format_lead, paired_lines
 from musicgen.metrics import CLEAR_PULSE
 from musicgen.mixing import rms
 from musicgen.next_beat_eval import CHOOSERS, next_beat_report
@@ -318,12 +318,6 @@ GENERATION_COLUMNS = [
 ]
 
 
-def _lead(pair: dict[str, float]) -> str:
-    """A difference of shares as signed percentage points with its interval."""
-    return (f"{100 * pair['difference']:+.1f} points [{100 * pair['low']:+.1f}, "
-            f"{100 * pair['high']:+.1f}]")
-
-
 def print_report(report: dict[str, Any]) -> None:
     print(f"checkpoint {report['checkpoint']} ({report['arch']}), "
           f"{report['heldout_tracks']} held-out tracks")
@@ -367,8 +361,8 @@ def print_report(report: dict[str, Any]) -> None:
               "share of beats where its first choice was that one (chooser: the beat chooser "
               "that steers the seed renderer; prior: the code prior's lookahead)")
         for name, row in report["next_beat"].items():
-            leads = [f"{chooser} {_lead(pair)}" for chooser, pair in
+            leads = [f"{chooser} {format_lead(pair)}" for chooser, pair in
                      row.get("over_costs", {}).items() if pair]
             if leads:
-                print(f"{name} over the costs [90% interval over the seeds]: "
+                print(f"{name} over the costs, points [90% interval over the seeds]: "
                       + "; ".join(leads))

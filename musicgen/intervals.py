@@ -33,6 +33,17 @@ def per_seed_means(values: Sequence[float], seeds: int) -> np.ndarray:
     return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
+def _resampled_seeds(seeds: int, draws: int, random_seed: int) -> np.ndarray:
+    """[draws, seeds] seed indices drawn with replacement (one draw serves both rows)."""
+    return np.random.default_rng(random_seed).integers(0, seeds, (draws, seeds))
+
+
+def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
+    tail = 100 * (1 - level) / 2
+    low, high = np.nanpercentile(values, [tail, 100 - tail])
+    return round(float(low), 3), round(float(high), 3)
+
+
 def paired_ratio(a: np.ndarray, b: np.ndarray, level: float = LEVEL, draws: int = DRAWS,
                  random_seed: int = 0) -> dict[str, float] | None:
     """mean(a) / mean(b) over the seeds both define, with a percentile-bootstrap interval
@@ -43,14 +54,11 @@ def paired_ratio(a: np.ndarray, b: np.ndarray, level: float = LEVEL, draws: int 
     a, b = a[keep], b[keep]
     if len(a) < 2 or b.mean() <= 0:
         return None
-    rng = np.random.default_rng(random_seed)
-    picks = rng.integers(0, len(a), (draws, len(a)))
+    picks = _resampled_seeds(len(a), draws, random_seed)
     bottoms = b[picks].mean(1)
-    ratios = a[picks].mean(1) / np.where(bottoms > 0, bottoms, np.nan)
-    tail = 100 * (1 - level) / 2
-    low, high = np.nanpercentile(ratios, [tail, 100 - tail])
-    return {"ratio": round(float(a.mean() / b.mean()), 3), "low": round(float(low), 3),
-            "high": round(float(high), 3), "seeds": int(len(a))}
+    low, high = _percentiles(a[picks].mean(1) / np.where(bottoms > 0, bottoms, np.nan), level)
+    return {"ratio": round(float(a.mean() / b.mean()), 3), "low": low, "high": high,
+            "seeds": int(len(a))}
 
 
 def paired_difference(a: np.ndarray, b: np.ndarray, counts: np.ndarray, level: float = LEVEL,
@@ -63,13 +71,23 @@ def paired_difference(a: np.ndarray, b: np.ndarray, counts: np.ndarray, level: f
     a, b, counts = a[keep], b[keep], counts[keep]
     if len(a) < 2:
         return None
-    rng = np.random.default_rng(random_seed)
-    picks = rng.integers(0, len(a), (draws, len(a)))
-    differences = (a[picks].sum(1) - b[picks].sum(1)) / counts[picks].sum(1)
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(differences, [tail, 100 - tail])
-    return {"difference": round(float((a.sum() - b.sum()) / counts.sum()), 3),
-            "low": round(float(low), 3), "high": round(float(high), 3), "seeds": int(len(a))}
+    picks = _resampled_seeds(len(a), draws, random_seed)
+    low, high = _percentiles((a[picks].sum(1) - b[picks].sum(1)) / counts[picks].sum(1), level)
+    return {"difference": round(float((a.sum() - b.sum()) / counts.sum()), 3), "low": low,
+            "high": high, "seeds": int(len(a))}
+
+
+def format_ratio(pair: dict[str, float] | None) -> str:
+    """`paired_ratio`'s result as "1.156 [0.996, 1.333]" ("–" for none)."""
+    return "–" if not pair else f"{pair['ratio']:.3f} [{pair['low']:.3f}, {pair['high']:.3f}]"
+
+
+def format_lead(pair: dict[str, float] | None) -> str:
+    """`paired_difference`'s result in signed percentage points, "+5.4 [+1.5, +10.1]"."""
+    if not pair:
+        return "–"
+    return (f"{100 * pair['difference']:+.1f} [{100 * pair['low']:+.1f}, "
+            f"{100 * pair['high']:+.1f}]")
 
 
 # The rows each seed-renderer row is compared with, and the figures compared (the targets'
@@ -102,10 +120,6 @@ def add_paired_ratios(report: dict[str, dict[str, Any]],
             report[name].setdefault("paired", {})[key] = block
 
 
-def _interval(pair: dict[str, float] | None) -> str:
-    return "–" if not pair else f"{pair['ratio']:.3f} [{pair['low']:.3f}, {pair['high']:.3f}]"
-
-
 def paired_lines(generation: dict[str, dict[str, Any]]) -> list[str]:
     """`add_paired_ratios`' figures as a table for the terminal."""
     lines = []
@@ -113,7 +127,7 @@ def paired_lines(generation: dict[str, dict[str, Any]]) -> list[str]:
         for key, block in row.get("paired", {}).items():
             label = PAIRED_FIGURES[key][0]
             lines.append(f"{name:24s}{label:>11s}{block['mean']:>8.3f}" + "".join(
-                f"{_interval(block.get(short)):>26s}" for short in REFERENCES))
+                f"{format_ratio(block.get(short)):>26s}" for short in REFERENCES))
     if lines:
         lines.insert(0, f"{'paired (means)':24s}{'figure':>11s}{'mean':>8s}" + "".join(
             f"{'÷ ' + short + ' [90%]':>26s}" for short in REFERENCES))
