@@ -150,6 +150,13 @@ NEXT_BEAT_COLUMNS = ("chance", "prior", "chooser", "costs", "prior + costs", "ch
                      "latest in seed")
 
 
+def _not_measured(arch: str) -> str:
+    """A section's text while a prior's stored evaluation lacks its figures."""
+    return (f"Not measured for prior-{arch} yet: `python -m musicgen evaluate "
+            f"--checkpoint checkpoints/prior-{arch} --data data/corpus/manifest.json "
+            "--update-checkpoint`.\n")
+
+
 def next_beat_section(s: Shipped) -> str:
     """Each prior's own next-beat figures (`next_beat_eval`), chance and the costs beside, and
     how far the renderer's score (chooser + costs) leads the costs alone, with its interval."""
@@ -157,9 +164,7 @@ def next_beat_section(s: Shipped) -> str:
     for arch in s.priors:
         figures = s.evaluation(arch).get("next_beat", {}).get(f"prior-{arch}")
         if figures is None:
-            return (f"Not measured for prior-{arch} yet: `python -m musicgen evaluate "
-                    f"--checkpoint checkpoints/prior-{arch} --data data/corpus/manifest.json "
-                    "--update-checkpoint`.\n")
+            return _not_measured(arch)
         lead = figures.get("over_costs", {}).get("chooser + costs")
         rows.append([f"prior-{arch}", str(figures["beats"]),
                      *(_share(figures.get(chooser)) for chooser in NEXT_BEAT_COLUMNS),
@@ -332,9 +337,7 @@ def paired_section(s: Shipped) -> str:
         for name, label in names:
             paired = generation.get(name, {}).get("paired")
             if paired is None:
-                return (f"Not measured for prior-{arch} yet: `python -m musicgen evaluate "
-                        f"--checkpoint checkpoints/prior-{arch} --data data/corpus/manifest.json "
-                        "--update-checkpoint`.\n")
+                return _not_measured(arch)
             rows.append([label, _num(paired["jarring_share"]["mean"], 3),
                          *(format_ratio(paired.get(key, {}).get(reference))
                            for key, reference, _ in PAIRED_COLUMNS)])

@@ -6,8 +6,9 @@
 #   RUNS=/big/disk scripts/train_shipped.sh # where runs and mels go (default runs/)
 #
 # Resumable: re-running the same command continues where it stopped. A finished stage (its
-# musicgen.json written, its chooser.keras saved, its figures stored) is skipped; an interrupted `train` resumes from
-# its own --out (the epoch it reached is kept in <out>/_work); so stop and restart it freely.
+# musicgen.json written, its chooser.keras saved, its figures stored) is skipped; an
+# interrupted `train` resumes from its own --out (the epoch it reached is kept in
+# <out>/_work); so stop and restart it freely.
 #
 # Environment (defaults are what shipped):
 #   RUNS           working folder (default runs)          DATA    manifest or audio folder

@@ -36,6 +36,12 @@ def copy(tmp_path: Path) -> Path:
     return root
 
 
+def _rendered(copy: Path, section: str) -> str:
+    """One generated section, rendered from the copy's JSON."""
+    return render_document(f"<!-- generated: {section} -->\n<!-- /generated -->",
+                           Shipped.read(copy))
+
+
 def _edit(folder: Path, change) -> None:
     meta = json.loads((folder / "musicgen.json").read_text())
     change(meta["metrics"]["evaluate"])
@@ -69,8 +75,7 @@ def test_chain_table_is_rendered_from_the_stored_chain(copy: Path) -> None:
              "windows": ["a.ogg@10.0s", "b.ogg@20.0s"], "codec_bits_per_second": 689.1,
              "config": {"window_seconds": 15.0}}
     _edit(copy / "prior-gru", lambda e: e.update(chain=chain))
-    text = render_document("<!-- generated: chain -->\n<!-- /generated -->",
-                           Shipped.read(copy))
+    text = _rendered(copy, "chain")
     assert "| codec round trip, quantized | 5.10 | 4.14 | 0.96 | 0.66 | 2.0% |" in text
     synth = json.loads((copy / "prior-gru" / "musicgen.json").read_text())[
         "metrics"]["evaluate"]["generation"]["synth"]
@@ -86,7 +91,7 @@ def test_unknown_sections_and_missing_figures_are_clear_errors(copy: Path) -> No
         render_document("<!-- generated: nope -->\n<!-- /generated -->", shipped)
     _edit(copy / "prior-lstm", lambda e: e.clear())
     with pytest.raises(InputError, match="prior-lstm has no evaluate figures"):
-        render_document("<!-- generated: prior -->\n<!-- /generated -->", Shipped.read(copy))
+        _rendered(copy, "prior")
 
 
 def test_targets_are_judged_from_the_json(copy: Path) -> None:
@@ -101,8 +106,7 @@ def test_targets_are_judged_from_the_json(copy: Path) -> None:
 
     _edit(copy / "prior-gru", set_figures)
     _edit(copy / "prior-lstm", lambda e: e["generation"]["synth"].update(pulse_ratio=0.59))
-    text = render_document("<!-- generated: targets -->\n<!-- /generated -->",
-                           Shipped.read(copy))
+    text = _rendered(copy, "targets")
     rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines()}
     assert "| 0.610 met | 0.590 **missed** |" in rows["synth: pulse × seed ≥ 0.6"]
     assert "| 0.750 met |" in rows["seed: jarring ÷ the uniform choice's ≤ 0.75"]
@@ -148,15 +152,14 @@ def test_next_beat_table_shows_each_priors_own_figures(copy: Path) -> None:
     _edit(copy / "prior-gru", lambda e: e.update(next_beat={
         "prior-gru": figures(0.351), "prior-lstm": figures(0.9)}))
     _edit(copy / "prior-lstm", lambda e: e.update(next_beat={"prior-lstm": figures(0.372)}))
-    section = "<!-- generated: next-beat -->\n<!-- /generated -->"
-    text = render_document(section, Shipped.read(copy))
+    text = _rendered(copy, "next-beat")
     assert ("| prior | beats judged | chance | prior | chooser | costs | prior + costs | "
             "chooser + costs | latest in seed |") in text
     assert ("| prior-gru | 120 | 25.0% | 35.1% | 65.0% | 60.0% | 45.0% | 66.0% | 30.0% | "
             "+6.0 [+2.1, +9.4] |") in text
     assert "| prior-lstm | 120 | 25.0% | 37.2% | 65.0% | 60.0% | 45.0% | 66.0% | 30.0% |" in text
     _edit(copy / "prior-lstm", lambda e: e.pop("next_beat"))
-    text = render_document(section, Shipped.read(copy))
+    text = _rendered(copy, "next-beat")
     assert "Not measured for prior-lstm yet" in text and "--update-checkpoint" in text
 
 
@@ -173,8 +176,7 @@ def test_chooser_table_shows_how_each_chooser_was_fitted(copy: Path) -> None:
         meta = json.loads((copy / f"prior-{arch}" / "musicgen.json").read_text())
         meta["chooser"] = fitted(arch, top)
         (copy / f"prior-{arch}" / "musicgen.json").write_text(json.dumps(meta))
-    section = "<!-- generated: chooser -->\n<!-- /generated -->"
-    text = render_document(section, Shipped.read(copy))
+    text = _rendered(copy, "chooser")
     assert "| prior-gru | GRU | 5000 (100 tracks) | 400 (12 tracks) | 20.0% | 50.0% | 61.0% |" \
         in text
     assert "| prior-lstm | LSTM | 5000 (100 tracks) | 400 (12 tracks) | 20.0% | 50.0% | 58.0% |" \
@@ -182,7 +184,7 @@ def test_chooser_table_shows_how_each_chooser_was_fitted(copy: Path) -> None:
     meta = json.loads((copy / "prior-lstm" / "musicgen.json").read_text())
     del meta["chooser"]
     (copy / "prior-lstm" / "musicgen.json").write_text(json.dumps(meta))
-    text = render_document(section, Shipped.read(copy))
+    text = _rendered(copy, "chooser")
     assert "prior-lstm has no beat chooser yet" in text and "train-chooser" in text
     assert "| prior-gru | GRU | 5000 (100 tracks) |" in text  # the other row stays
 
@@ -201,8 +203,7 @@ def test_paired_table_shows_means_with_intervals(copy: Path) -> None:
         _edit(copy / f"prior-{arch}", lambda e, mean=mean: (
             e["generation"]["seed"].update(paired=paired(mean, 1.2, 1.1)),
             e["generation"]["seed, uniform prior"].update(paired=paired(0.11, 0.9, None))))
-    section = "<!-- generated: paired -->\n<!-- /generated -->"
-    text = render_document(section, Shipped.read(copy))
+    text = _rendered(copy, "paired")
     assert ("| seed renderer | mean jarring | jarring ÷ uniform's | jarring ÷ true's | "
             "pulse ÷ uniform's | loops ÷ uniform's | tempo kept ÷ uniform's |") in text
     assert ("| prior-gru | 0.121 | 1.100 [1.000, 1.300] | 1.200 [1.100, 1.400] | "
@@ -210,5 +211,5 @@ def test_paired_table_shows_means_with_intervals(copy: Path) -> None:
     assert "| prior-lstm | 0.117 | 1.100 [1.000, 1.300] | 1.200 [1.100, 1.400] |" in text
     assert text.count("| uniform choice | 0.110 | – | 0.900 [0.800, 1.100] | – | – | – |") == 1
     _edit(copy / "prior-lstm", lambda e: e["generation"]["seed"].pop("paired"))
-    text = render_document(section, Shipped.read(copy))
+    text = _rendered(copy, "paired")
     assert "Not measured for prior-lstm yet" in text and "--update-checkpoint" in text

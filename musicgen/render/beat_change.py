@@ -97,9 +97,7 @@ class BeatChange:
     def ratio_to_beat(self, candidates: np.ndarray, start: int) -> np.ndarray:
         """max(chroma ratio, log-mel ratio) between each candidate's beat and the beat of
         units [start, start + beat): no knee (how alike, not what a jump costs)."""
-        start = min(max(int(start), 0), self.units - 1)
-        reference = self.window_means(np.array([start]),
-                                       np.array([min(self.beat, self.units - start)]))[0]
+        reference = self.beat_means(np.array([int(start)]))[0]
         return self._ratio(np.asarray(candidates, np.int64), reference)
 
     def _ratio(self, candidates: np.ndarray, reference: np.ndarray) -> np.ndarray:
